@@ -1,0 +1,1 @@
+"""Neural network modules of MagicAnimate (temporal UNet, appearance encoder, reference attention)."""

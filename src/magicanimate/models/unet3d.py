@@ -1,0 +1,270 @@
+"""The temporal denoising UNet: SD 1.5's UNet with AnimateDiff v1 motion modules.
+
+Layout: every block takes and returns (b, c, f, h, w). Spatial layers (convolutions, spatial
+transformers, up/down samplers) run per frame; the resnets normalise across the frames of
+the window (see ``ResnetBlock3D``); motion modules attend along frames.
+Parameter names equal SD 1.5's UNet for the spatial part and the released
+``temporal_attention.ckpt`` for the motion modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from diffusers.models import Transformer2DModel
+from diffusers.models.downsampling import Downsample2D
+from diffusers.models.embeddings import TimestepEmbedding, Timesteps
+from diffusers.models.upsampling import Upsample2D
+from einops import repeat
+from torch import nn
+
+from .frames import fold_frames, per_frame, unfold_frames
+from .motion_module import MotionModule
+from .resnet3d import ResnetBlock3D
+
+
+@dataclass(frozen=True)
+class TemporalUNetConfig:
+    """The SD 1.5 UNet config keys the temporal UNet uses, plus the motion-module settings."""
+
+    in_channels: int = 4
+    out_channels: int = 4
+    block_out_channels: tuple[int, ...] = (320, 640, 1280, 1280)
+    down_block_types: tuple[str, ...] = (
+        "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D",
+    )
+    up_block_types: tuple[str, ...] = (
+        "UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D",
+    )
+    layers_per_block: int = 2
+    attention_head_dim: int | tuple[int, ...] = 8  # SD 1.5 naming: this is the head COUNT
+    cross_attention_dim: int = 768
+    norm_num_groups: int = 32
+    norm_eps: float = 1e-5
+    flip_sin_to_cos: bool = True
+    freq_shift: int = 0
+    mid_block_scale_factor: float = 1.0
+    downsample_padding: int = 1
+    motion_module_heads: int = 8
+    motion_module_max_len: int = 24
+    motion_module_blocks: int = 1
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def from_unet_config(cls, config: dict[str, Any]) -> "TemporalUNetConfig":
+        """Build from a diffusers UNet2DConditionModel config.json (unknown keys kept in ``extra``)."""
+        names = {f.name for f in fields(cls)} - {"extra"}
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items() if k in names}
+        unsupported = {
+            k: config[k]
+            for k in ("use_linear_projection", "upcast_attention", "only_cross_attention", "class_embed_type")
+            if config.get(k) not in (None, False)
+        }
+        if unsupported:
+            raise ValueError(f"UNet config options not supported by the temporal UNet: {unsupported}")
+        return cls(**known, extra={k: v for k, v in config.items() if k not in names})
+
+    def heads(self) -> tuple[int, ...]:
+        """Number of spatial attention heads per down block."""
+        h = self.attention_head_dim
+        return tuple(h) if isinstance(h, (tuple, list)) else (h,) * len(self.block_out_channels)
+
+
+def _spatial_transformer(channels: int, heads: int, cfg: TemporalUNetConfig) -> Transformer2DModel:
+    return Transformer2DModel(
+        num_attention_heads=heads,
+        attention_head_dim=channels // heads,
+        in_channels=channels,
+        num_layers=1,
+        cross_attention_dim=cfg.cross_attention_dim,
+        norm_num_groups=cfg.norm_num_groups,
+    )
+
+
+def _run_spatial_transformer(
+    transformer: Transformer2DModel, x: torch.Tensor, text: torch.Tensor
+) -> torch.Tensor:
+    """Run a per-frame spatial transformer on (b, c, f, h, w) with text (b, n, d)."""
+    num_frames = x.shape[2]
+    text = repeat(text, "b n d -> (b f) n d", f=num_frames)  # same prompt for every frame
+    out = transformer(fold_frames(x), encoder_hidden_states=text, return_dict=False)[0]
+    return unfold_frames(out, num_frames)
+
+
+class DownBlock3D(nn.Module):
+    """Resnets (+ spatial transformers) + motion modules, then an optional per-frame downsampler."""
+
+    def __init__(self, cin: int, cout: int, temb: int, cfg: TemporalUNetConfig, *,
+                 heads: int | None, add_downsample: bool):
+        super().__init__()
+        n = cfg.layers_per_block
+        self.resnets = nn.ModuleList(
+            ResnetBlock3D(cin if i == 0 else cout, cout, temb, groups=cfg.norm_num_groups, eps=cfg.norm_eps)
+            for i in range(n)
+        )
+        self.attentions = (
+            nn.ModuleList(_spatial_transformer(cout, heads, cfg) for _ in range(n)) if heads else None
+        )
+        self.motion_modules = nn.ModuleList(
+            MotionModule(cout, cfg.motion_module_heads, cfg.motion_module_blocks, cfg.motion_module_max_len)
+            for _ in range(n)
+        )
+        self.downsamplers = (
+            nn.ModuleList([Downsample2D(cout, use_conv=True, out_channels=cout,
+                                        padding=cfg.downsample_padding, name="op")])
+            if add_downsample else None
+        )
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Returns the block output and the skip tensors for the up path."""
+        skips = ()
+        for i, resnet in enumerate(self.resnets):
+            x = resnet(x, temb)
+            if self.attentions is not None:
+                x = _run_spatial_transformer(self.attentions[i], x, text)
+            x = self.motion_modules[i](x)
+            skips += (x,)
+        if self.downsamplers is not None:
+            x = per_frame(self.downsamplers[0], x)
+            skips += (x,)
+        return x, skips
+
+
+class MidBlock3D(nn.Module):
+    """resnet -> spatial transformer -> resnet; no motion module (as released)."""
+
+    def __init__(self, channels: int, temb: int, heads: int, cfg: TemporalUNetConfig):
+        super().__init__()
+        kw = dict(groups=cfg.norm_num_groups, eps=cfg.norm_eps, output_scale_factor=cfg.mid_block_scale_factor)
+        self.resnets = nn.ModuleList(
+            [ResnetBlock3D(channels, channels, temb, **kw), ResnetBlock3D(channels, channels, temb, **kw)]
+        )
+        self.attentions = nn.ModuleList([_spatial_transformer(channels, heads, cfg)])
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+        x = self.resnets[0](x, temb)
+        x = _run_spatial_transformer(self.attentions[0], x, text)
+        return self.resnets[1](x, temb)
+
+
+class UpBlock3D(nn.Module):
+    """Concatenate skips, resnets (+ spatial transformers) + motion modules, optional upsampler."""
+
+    def __init__(self, cin: int, cprev: int, cout: int, temb: int, cfg: TemporalUNetConfig, *,
+                 heads: int | None, add_upsample: bool):
+        super().__init__()
+        n = cfg.layers_per_block + 1
+        self.resnets = nn.ModuleList(
+            ResnetBlock3D(
+                (cprev if i == 0 else cout) + (cin if i == n - 1 else cout), cout, temb,
+                groups=cfg.norm_num_groups, eps=cfg.norm_eps,
+            )
+            for i in range(n)
+        )
+        self.attentions = (
+            nn.ModuleList(_spatial_transformer(cout, heads, cfg) for _ in range(n)) if heads else None
+        )
+        self.motion_modules = nn.ModuleList(
+            MotionModule(cout, cfg.motion_module_heads, cfg.motion_module_blocks, cfg.motion_module_max_len)
+            for _ in range(n)
+        )
+        self.upsamplers = (
+            nn.ModuleList([Upsample2D(cout, use_conv=True, out_channels=cout)]) if add_upsample else None
+        )
+
+    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], temb: torch.Tensor,
+                text: torch.Tensor, upsample_size: tuple[int, int] | None) -> torch.Tensor:
+        skips = list(skips)
+        for i, resnet in enumerate(self.resnets):
+            x = torch.cat([x, skips.pop()], dim=1)  # channels: previous + skip
+            x = resnet(x, temb)
+            if self.attentions is not None:
+                x = _run_spatial_transformer(self.attentions[i], x, text)
+            x = self.motion_modules[i](x)
+        if self.upsamplers is not None:
+            x = per_frame(self.upsamplers[0], x, output_size=upsample_size)
+        return x
+
+
+class TemporalUNet(nn.Module):
+    """Denoising UNet over a window of frames: (b, 4, f, h, w) -> predicted noise, same shape."""
+
+    def __init__(self, cfg: TemporalUNetConfig):
+        super().__init__()
+        self.config = cfg
+        ch = cfg.block_out_channels
+        heads = cfg.heads()
+        temb = ch[0] * 4
+        self.conv_in = nn.Conv2d(cfg.in_channels, ch[0], 3, padding=1)
+        self.time_proj = Timesteps(ch[0], cfg.flip_sin_to_cos, cfg.freq_shift)
+        self.time_embedding = TimestepEmbedding(ch[0], temb)
+
+        self.down_blocks = nn.ModuleList()
+        for i, kind in enumerate(cfg.down_block_types):
+            self.down_blocks.append(DownBlock3D(
+                ch[max(i - 1, 0)], ch[i], temb, cfg,
+                heads=heads[i] if kind.startswith("CrossAttn") else None,
+                add_downsample=i < len(ch) - 1,
+            ))
+        self.mid_block = MidBlock3D(ch[-1], temb, heads[-1], cfg)
+
+        self.up_blocks = nn.ModuleList()
+        rch, rheads = list(reversed(ch)), list(reversed(heads))
+        for i, kind in enumerate(cfg.up_block_types):
+            self.up_blocks.append(UpBlock3D(
+                rch[min(i + 1, len(ch) - 1)], rch[max(i - 1, 0)], rch[i], temb, cfg,
+                heads=rheads[i] if kind.startswith("CrossAttn") else None,
+                add_upsample=i < len(ch) - 1,
+            ))
+        self.conv_norm_out = nn.GroupNorm(cfg.norm_num_groups, ch[0], eps=cfg.norm_eps)
+        self.conv_out = nn.Conv2d(ch[0], cfg.out_channels, 3, padding=1)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.conv_in.weight.dtype
+
+    def time_embed(self, timestep: torch.Tensor | int, batch: int, device: torch.device) -> torch.Tensor:
+        """Sinusoidal timestep features -> MLP, shape (batch, 4 * c0)."""
+        t = torch.as_tensor(timestep, device=device).reshape(-1).expand(batch)
+        return self.time_embedding(self.time_proj(t).to(self.dtype))
+
+    def forward(
+        self,
+        sample: torch.Tensor,
+        timestep: torch.Tensor | int,
+        encoder_hidden_states: torch.Tensor,
+        *,
+        down_block_additional_residuals: Sequence[torch.Tensor] | None = None,
+        mid_block_additional_residual: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """sample (b, c, f, h, w); text (b, n, d); ControlNet residuals as (b, c, f, h, w)."""
+        up_factor = 2 ** (len(self.up_blocks) - 1)
+        needs_sizes = any(s % up_factor for s in sample.shape[-2:])
+        temb = self.time_embed(timestep, sample.shape[0], sample.device)
+
+        x = per_frame(self.conv_in, sample)
+        skips: tuple[torch.Tensor, ...] = (x,)
+        for block in self.down_blocks:
+            x, block_skips = block(x, temb, encoder_hidden_states)
+            skips += block_skips
+        if down_block_additional_residuals is not None:
+            if len(down_block_additional_residuals) != len(skips):
+                raise ValueError(f"expected {len(skips)} ControlNet residuals, got {len(down_block_additional_residuals)}")
+            skips = tuple(s + r for s, r in zip(skips, down_block_additional_residuals))
+
+        x = self.mid_block(x, temb, encoder_hidden_states)
+        if mid_block_additional_residual is not None:
+            x = x + mid_block_additional_residual
+
+        n_res = self.config.layers_per_block + 1
+        for i, block in enumerate(self.up_blocks):
+            block_skips, skips = skips[-n_res:], skips[:-n_res]
+            size = tuple(skips[-1].shape[-2:]) if needs_sizes and skips else None
+            x = block(x, block_skips, temb, encoder_hidden_states, size)
+
+        x = F.silu(self.conv_norm_out(x))  # GroupNorm on 5-D: statistics across frames
+        return per_frame(self.conv_out, x)

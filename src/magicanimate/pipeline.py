@@ -1,0 +1,198 @@
+"""``MagicAnimate``: load the released checkpoints and animate a reference image.
+
+    model = MagicAnimate.from_pretrained("pretrained_models", device="cpu", dtype=torch.float32)
+    result = model(reference, motion, steps=25, guidance_scale=7.5, seed=1, size=512)
+    result.frames  # float32 (F, H, W, 3) in [0, 1]
+    result.fps     # the motion video's fps, or None for arrays
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+import torch
+from einops import rearrange
+from PIL import Image
+
+from .components import Components, load_components
+from .denoiser import Denoiser
+from .errors import InputError
+from .imageio import load_image, resize_image
+from .models.reference_attention import ReferenceBank
+from .sampler import Progress, ProgressCallback, sample_latents
+from .scheduler import release_ddim
+from .videoio import Motion, read_motion
+from .weights import WeightPaths, hub_weight_paths
+from .windows import padded_length
+
+log = logging.getLogger(__name__)
+
+VAE_SCALE = 0.18215
+ImageInput = Union[str, Path, Image.Image, np.ndarray]
+MotionInput = Union[str, Path, np.ndarray, Motion]
+
+
+@dataclass
+class AnimationResult:
+    """Generated video: ``frames`` float32 (F, H, W, 3) in [0, 1]; ``fps`` of the motion or None."""
+
+    frames: np.ndarray
+    fps: float | None
+
+
+def default_device() -> torch.device:
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
+    """``512`` -> (512, 512); ``(width, height)`` kept; both must be positive multiples of 8."""
+    if isinstance(size, (int, np.integer)):
+        width = height = int(size)
+    else:
+        try:
+            width, height = (int(s) for s in size)
+        except (TypeError, ValueError):
+            raise InputError(f"size must be an int or (width, height), got {size!r}") from None
+    if width <= 0 or height <= 0 or width % 8 or height % 8:
+        raise InputError(f"size {width}x{height} is not allowed: width and height must be positive multiples of 8")
+    return width, height
+
+
+class MagicAnimate:
+    """MagicAnimate (Xu et al., CVPR 2024), faithful to the released inference code."""
+
+    def __init__(self, components: Components, *, device: torch.device | str, dtype: torch.dtype,
+                 reference_bank_dtype: torch.dtype | None = torch.float16):
+        self.components = components
+        self.device = torch.device(device)
+        self.dtype = dtype
+        # The release rounds the recorded appearance tokens to float16 even in float32 runs.
+        self.bank = ReferenceBank(reference_bank_dtype)
+        self.denoiser = Denoiser(components.unet, components.controlnet, components.appearance_encoder, self.bank)
+        self._text: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        local_files_only: bool = False,
+        **component_paths: str | Path | None,
+    ) -> "MagicAnimate":
+        """Load the released checkpoints.
+
+        ``path``: a folder in the release layout (``stable-diffusion-v1-5/``,
+        ``sd-vae-ft-mse/``, ``MagicAnimate/…``), or None for the public Hub repositories
+        (downloaded and cached by huggingface_hub). Components stored elsewhere can be
+        given one by one: ``tokenizer``, ``text_encoder``, ``unet``, ``vae``,
+        ``appearance_encoder``, ``controlnet`` (folders) and ``temporal_attention`` (file).
+        ``dtype`` defaults to float16 on CUDA and float32 elsewhere.
+        """
+        device = torch.device(device) if device is not None else default_device()
+        if dtype is None:
+            dtype = torch.float16 if device.type == "cuda" else torch.float32
+        if path is None:
+            overrides = {k: v for k, v in component_paths.items() if v is not None}
+            missing = set(WeightPaths.__dataclass_fields__) - set(overrides)
+            paths = (hub_weight_paths(local_files_only=local_files_only) if missing
+                     else WeightPaths(**{k: Path(v) for k, v in overrides.items()}))
+            paths = paths.with_overrides(**overrides)
+        else:
+            if not Path(path).is_dir():
+                raise InputError(f"weights folder not found: {path}")
+            paths = WeightPaths.release_layout(path).with_overrides(**component_paths)
+        components = load_components(paths, device=device, dtype=dtype)
+        return cls(components, device=device, dtype=dtype)
+
+    # ------------------------------------------------------------------ encoders
+    def text_embedding(self) -> torch.Tensor:
+        """CLIP embedding of the empty prompt (1, 77, d); the release's only prompt."""
+        if self._text is None:
+            tok = self.components.tokenizer
+            ids = tok("", padding="max_length", max_length=tok.model_max_length, truncation=True,
+                      return_tensors="pt").input_ids.to(self.device)
+            with torch.no_grad():
+                self._text = self.components.text_encoder(ids)[0].to(self.dtype)
+        return self._text
+
+    def encode_reference(self, image: np.ndarray) -> torch.Tensor:
+        """Clean VAE latent of a uint8 (H, W, 3) image: posterior mean × 0.18215, (1, 4, H/8, W/8)."""
+        x = torch.from_numpy(np.ascontiguousarray(image)).float().to(self.dtype) / 127.5 - 1
+        x = rearrange(x, "h w c -> 1 c h w").to(self.device)
+        with torch.no_grad():
+            return self.components.vae.encode(x).latent_dist.mean * VAE_SCALE
+
+    def decode(self, latents: torch.Tensor, *, chunk: int = 8,
+               progress: ProgressCallback | None = None) -> np.ndarray:
+        """Latents (1, 4, F, h, w) -> float32 frames (F, H, W, 3) in [0, 1], ``chunk`` frames at a time."""
+        frames = rearrange(latents * (1 / VAE_SCALE), "1 c f h w -> f c h w")
+        out = []
+        for start in range(0, frames.shape[0], chunk):
+            with torch.no_grad():
+                x = self.components.vae.decode(frames[start:start + chunk]).sample
+            out.append(rearrange((x / 2 + 0.5).clamp(0, 1), "f c h w -> f h w c").float().cpu().numpy())
+            if progress:
+                progress(Progress("decode", min(start + chunk, frames.shape[0]), frames.shape[0]))
+        return np.concatenate(out)
+
+    # ------------------------------------------------------------------ sampling
+    def initial_noise(self, num_frames: int, height: int, width: int, seed: int, window: int = 16) -> torch.Tensor:
+        """One noise draw of ``window`` frames, repeated along frames to ``num_frames`` (release)."""
+        generator = torch.Generator(device=self.device).manual_seed(seed)
+        noise = torch.randn((1, 4, window, height // 8, width // 8), generator=generator,
+                            device=self.device, dtype=self.dtype)
+        return noise.repeat(1, 1, num_frames // window, 1, 1)
+
+    def __call__(
+        self,
+        reference: ImageInput,
+        motion: MotionInput,
+        *,
+        steps: int = 25,
+        guidance_scale: float = 7.5,
+        seed: int = 1,
+        size: int | tuple[int, int] = 512,
+        window: int = 16,
+        overlap: int = 4,
+        decode_chunk_size: int = 8,
+        progress: ProgressCallback | None = None,
+    ) -> AnimationResult:
+        """Animate ``reference`` with the DensePose ``motion``; one output frame per motion frame."""
+        # 1. Check and prepare the inputs (as the release: PIL bicubic resize to size).
+        if steps < 1:
+            raise InputError(f"steps must be at least 1, got {steps}")
+        width, height = parse_size(size)
+        image = resize_image(load_image(reference), (width, height))
+        clip = motion if isinstance(motion, Motion) else read_motion(motion)
+        if clip.frames.ndim != 4 or clip.frames.shape[-1] != 3 or clip.frames.dtype != np.uint8:
+            raise InputError(f"motion must be uint8 frames (F, H, W, 3), got {clip.frames.dtype} {clip.frames.shape}")
+        num_frames = clip.frames.shape[0]
+        control = np.stack([resize_image(f, (width, height)) for f in clip.frames])
+
+        # 2. Pad to whole windows by repeating the last frame (dropped again at the end).
+        padded = padded_length(num_frames, window)
+        control = np.concatenate([control, np.repeat(control[-1:], padded - num_frames, axis=0)])
+        control_t = rearrange(torch.from_numpy(control).to(self.device, self.dtype) / 255.0, "f h w c -> f c h w")
+
+        # 3. Conditioning: empty-prompt text, clean reference latent, initial noise.
+        text = self.text_embedding()
+        reference_latent = self.encode_reference(image)
+        scheduler = release_ddim()
+        scheduler.set_timesteps(steps, device=self.device)
+        latents = self.initial_noise(padded, height, width, seed, window) * scheduler.init_noise_sigma
+
+        # 4. Denoise, then 5. decode the real frames.
+        latents = sample_latents(
+            self.denoiser, scheduler, latents, control=control_t, reference_latent=reference_latent,
+            text=text, guidance_scale=guidance_scale, window=window, overlap=overlap, progress=progress,
+        )
+        frames = self.decode(latents[:, :, :num_frames], chunk=decode_chunk_size, progress=progress)
+        return AnimationResult(frames=frames, fps=clip.fps)

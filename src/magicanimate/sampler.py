@@ -1,0 +1,67 @@
+"""The sampling loop: overlapping closed-loop windows, fusion, guidance, DDIM steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .denoiser import Denoiser
+from .windows import sliding_windows, window_counts
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report: ``done`` of ``total`` units of ``stage`` ("denoise" or "decode")."""
+
+    stage: str
+    done: int
+    total: int
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def sample_latents(
+    denoiser: Denoiser,
+    scheduler,
+    latents: torch.Tensor,
+    *,
+    control: torch.Tensor,
+    reference_latent: torch.Tensor,
+    text: torch.Tensor,
+    guidance_scale: float,
+    window: int = 16,
+    overlap: int = 4,
+    progress: ProgressCallback | None = None,
+) -> torch.Tensor:
+    """Denoise ``latents`` (1, 4, F, h, w) over ``scheduler.timesteps`` (MagicAnimate sampling).
+
+    Per step: record the reference tokens, compute ControlNet residuals of every frame,
+    predict each overlapping window, average each frame's predictions over the windows
+    containing it, apply guidance (uncond + g·(cond − uncond)), then one scheduler step.
+    """
+    num_frames = latents.shape[2]
+    windows = sliding_windows(num_frames, window, overlap)
+    counts = torch.tensor(window_counts(windows, num_frames), device=latents.device, dtype=latents.dtype)
+    counts = counts.view(1, 1, -1, 1, 1)  # broadcast over (b, c, f, h, w)
+    guidance = guidance_scale > 1.0
+    timesteps = scheduler.timesteps
+    total = len(timesteps) * len(windows)
+    for i, t in enumerate(timesteps):
+        with torch.no_grad(), denoiser.bank.step():
+            denoiser.record_reference(reference_latent, t, text)
+            residuals = denoiser.control_residuals(latents, t, text, control, chunk=window)
+            noise = torch.zeros((2 if guidance else 1, *latents.shape[1:]), device=latents.device, dtype=latents.dtype)
+            for j, frames in enumerate(windows):
+                pred = denoiser(latents[:, :, frames], t, text, residuals.select(frames), guidance=guidance)
+                noise[:, :, frames] += pred
+                if progress:
+                    progress(Progress("denoise", i * len(windows) + j + 1, total))
+            noise = noise / counts
+            if guidance:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + guidance_scale * (cond - uncond)
+            latents = scheduler.step(noise, t, latents, eta=0.0).prev_sample
+    return latents
