@@ -125,7 +125,7 @@ class MagicAnimate:
 
     def encode_reference(self, image: np.ndarray) -> torch.Tensor:
         """Clean VAE latent of a uint8 (H, W, 3) image: posterior mean × 0.18215, (1, 4, H/8, W/8)."""
-        x = torch.from_numpy(np.ascontiguousarray(image)).float().to(self.dtype) / 127.5 - 1
+        x = torch.from_numpy(np.array(image, dtype=np.uint8)).float().to(self.dtype) / 127.5 - 1
         x = rearrange(x, "h w c -> 1 c h w").to(self.device)
         with torch.no_grad():
             return self.components.vae.encode(x).latent_dist.mean * VAE_SCALE
@@ -179,7 +179,7 @@ class MagicAnimate:
 
         # 2. Pad to whole windows by repeating the last frame (dropped again at the end).
         padded = padded_length(num_frames, window)
-        control = np.concatenate([control, np.repeat(control[-1:], padded - num_frames, axis=0)])
+        control = np.concatenate([control, np.repeat(control[-1:], padded - num_frames, axis=0)])  # edge pad
         control_t = rearrange(torch.from_numpy(control).to(self.device, self.dtype) / 255.0, "f h w c -> f c h w")
 
         # 3. Conditioning: empty-prompt text, clean reference latent, initial noise.

@@ -1,0 +1,105 @@
+"""MagicAnimate.__call__ behaviour beyond case A: guidance <= 1, any size, progress, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from goldens import case_a, max_abs, tiny_model
+from magicanimate.errors import InputError
+from magicanimate.pipeline import MagicAnimate
+from magicanimate.videoio import write_video
+
+
+@pytest.fixture(scope="module")
+def model() -> MagicAnimate:
+    return tiny_model()
+
+
+@pytest.fixture(scope="module")
+def reference() -> np.ndarray:
+    return case_a("source_image")
+
+
+@pytest.fixture(scope="module")
+def motion() -> np.ndarray:
+    return case_a("control")[:5]
+
+
+def test_guidance_one_is_the_conditional_branch(model):
+    """Without guidance the prediction is exactly the conditional (reference-attending) half."""
+    den = model.denoiser
+    latents = torch.randn(1, 4, 16, 8, 8, generator=torch.Generator().manual_seed(0))
+    control = torch.from_numpy(case_a("control")[:16]).float().permute(0, 3, 1, 2) / 255
+    t = torch.tensor(801)
+    text = model.text_embedding()
+    with torch.no_grad(), den.bank.step():
+        den.record_reference(torch.from_numpy(case_a("ref_image_latents")), t, text)
+        res = den.control_residuals(latents, t, text, control).select(list(range(16)))
+        both = den(latents, t, text, res, guidance=True)
+        cond = den(latents, t, text, res, guidance=False)
+    assert cond.shape == (1, 4, 16, 8, 8)
+    assert max_abs(cond[0], both[1]) < 1e-5
+    assert max_abs(cond[0], both[0]) > 1e-3  # the unconditional half differs (no reference)
+
+
+def test_guidance_at_or_below_one_runs(model, reference, motion):
+    a = model(reference, motion, steps=2, guidance_scale=1.0, size=64)
+    b = model(reference, motion, steps=2, guidance_scale=0.5, size=64)
+    c = model(reference, motion, steps=2, guidance_scale=7.5, size=64)
+    assert a.frames.shape == (5, 64, 64, 3)
+    assert np.array_equal(a.frames, b.frames)  # both are the conditional branch only
+    assert np.abs(a.frames - c.frames).mean() > 1e-3
+
+
+@pytest.mark.parametrize("size,shape", [((64, 48), (48, 64)), ((72, 40), (40, 72)), (56, (56, 56))])
+def test_any_size_multiple_of_8(model, reference, motion, size, shape):
+    result = model(reference, motion, steps=1, size=size)
+    assert result.frames.shape == (5, *shape, 3)
+    assert 0.0 <= result.frames.min() and result.frames.max() <= 1.0
+
+
+def test_same_seed_same_video_other_seed_differs(model, reference, motion):
+    a = model(reference, motion, steps=1, size=64, seed=3)
+    b = model(reference, motion, steps=1, size=64, seed=3)
+    c = model(reference, motion, steps=1, size=64, seed=4)
+    assert np.array_equal(a.frames, b.frames)
+    assert np.abs(a.frames - c.frames).mean() > 1e-3
+
+
+def test_progress_reports_every_window_and_decode(model, reference):
+    events = []
+    model(reference, case_a("control")[:20], steps=2, size=64, progress=events.append)
+    denoise = [e for e in events if e.stage == "denoise"]
+    assert [e.done for e in denoise] == list(range(1, 2 * 3 + 1))  # 2 steps x 3 windows (20 -> 32 frames)
+    assert denoise[-1].total == 6
+    decode = [e for e in events if e.stage == "decode"]
+    assert decode[-1].done == decode[-1].total == 20
+
+
+def test_video_file_input_keeps_its_fps(model, reference, tmp_path):
+    path = write_video(tmp_path / "motion.mp4", case_a("control")[:6], fps=10)
+    result = model(reference, path, steps=1, size=64)
+    assert result.fps == pytest.approx(10)
+    assert result.frames.shape[0] == 6
+
+
+def test_reference_from_pil_and_path(model, reference, motion, tmp_path):
+    from PIL import Image
+
+    Image.fromarray(reference).save(tmp_path / "ref.png")
+    a = model(tmp_path / "ref.png", motion, steps=1, size=64)
+    b = model(Image.fromarray(reference), motion, steps=1, size=64)
+    assert np.array_equal(a.frames, b.frames)
+
+
+def test_bad_inputs_are_input_errors(model, reference, motion, tmp_path):
+    with pytest.raises(InputError, match="multiples of 8"):
+        model(reference, motion, size=60)
+    with pytest.raises(InputError):
+        model(reference, motion.astype(np.float32), size=64)
+    with pytest.raises(InputError):
+        model(tmp_path / "missing.png", motion, size=64)
+    with pytest.raises(InputError, match="steps"):
+        model(reference, motion, steps=0, size=64)
