@@ -54,6 +54,28 @@ def read_state_dict(path: Path) -> dict[str, Any]:
         raise WeightsError(f"cannot read weight file {path}: {err}") from err
 
 
+def read_tensor_shapes(path: Path) -> dict[str, Any]:
+    """Like ``read_state_dict`` but with meta tensors (shapes only, no data read)."""
+    path = Path(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        try:
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as f:
+                return {k: torch.empty(f.get_slice(k).get_shape(), device="meta") for k in f.keys()}
+        except Exception as err:
+            raise WeightsError(f"cannot read weight file {path}: {err}") from err
+    return _to_meta(read_state_dict(path))
+
+
+def _to_meta(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return torch.empty(obj.shape, device="meta")
+    if isinstance(obj, Mapping):
+        return {k: _to_meta(v) for k, v in obj.items()}
+    return obj
+
+
 def _names(keys: Iterable[str], limit: int = 8) -> str:
     keys = sorted(keys)
     shown = ", ".join(keys[:limit])
@@ -93,9 +115,14 @@ def check_state_dict(
 
 
 def load_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str, *,
-                allow_missing: Iterable[str] = ()) -> nn.Module:
-    """Check, then load ``state_dict`` into ``module`` (built on the meta device or not)."""
+                allow_missing: Iterable[str] = (), check_only: bool = False) -> nn.Module:
+    """Check, then load ``state_dict`` into ``module`` (built on the meta device or not).
+
+    With ``check_only`` the module is left as it is (for verifying files without loading).
+    """
     check_state_dict(expected_tensors(module), state_dict, source, allow_missing=allow_missing)
+    if check_only:
+        return module
     module.load_state_dict(state_dict, strict=False, assign=True)
     left = [n for n, t in list(module.named_parameters()) + list(module.named_buffers()) if t.is_meta]
     if left:

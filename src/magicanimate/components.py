@@ -15,7 +15,7 @@ from torch import nn
 
 from .checkpoints import (
     TRANSFORMERS_WEIGHT_NAMES, TemporalLoadReport, convert_legacy_vae_keys, expected_tensors,
-    find_weight_file, load_strict, merge_temporal_checkpoint, read_state_dict,
+    find_weight_file, load_strict, merge_temporal_checkpoint, read_state_dict, read_tensor_shapes,
 )
 from .errors import WeightsError
 from .models.appearance_encoder import TRUNCATED_KEYS, AppearanceEncoder
@@ -53,60 +53,71 @@ def _finish(module: nn.Module, device: torch.device | str, dtype: torch.dtype) -
         return module.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
-def build_temporal_unet(unet_dir: Path, temporal_ckpt: Path) -> tuple[TemporalUNet, TemporalLoadReport]:
-    """The temporal UNet from SD 1.5's unet folder plus temporal_attention.ckpt (float32, CPU)."""
+def _reader(check_only: bool):
+    return read_tensor_shapes if check_only else read_state_dict
+
+
+def build_temporal_unet(unet_dir: Path, temporal_ckpt: Path, *,
+                        check_only: bool = False) -> tuple[TemporalUNet, TemporalLoadReport]:
+    """The temporal UNet from SD 1.5's unet folder plus temporal_attention.ckpt (float32, CPU).
+
+    ``check_only``: verify every key and shape without reading the tensor data (the model
+    stays on the meta device). The same flag exists on every ``build_*`` function.
+    """
+    read = _reader(check_only)
     cfg = TemporalUNetConfig.from_unet_config(read_config(unet_dir))
     with torch.device("meta"), _quiet_diffusers():
         unet = TemporalUNet(cfg)
     expected = expected_tensors(unet)
     spatial_file = find_weight_file(unet_dir)
-    spatial = read_state_dict(spatial_file)
-    merged, report = merge_temporal_checkpoint(expected, spatial, read_state_dict(temporal_ckpt), str(temporal_ckpt))
-    load_strict(unet, merged, f"{spatial_file} + {temporal_ckpt}")
+    spatial = read(spatial_file)
+    merged, report = merge_temporal_checkpoint(expected, spatial, read(temporal_ckpt), str(temporal_ckpt))
+    load_strict(unet, merged, f"{spatial_file} + {temporal_ckpt}", check_only=check_only)
     return unet, report
 
 
-def build_appearance_encoder(folder: Path) -> AppearanceEncoder:
+def build_appearance_encoder(folder: Path, *, check_only: bool = False) -> AppearanceEncoder:
     """The truncated appearance encoder (the 24 unused tensors may be absent)."""
     with torch.device("meta"), _quiet_diffusers():
         model = AppearanceEncoder.from_unet_config(read_config(folder))
     file = find_weight_file(folder)
-    sd = {k: v for k, v in read_state_dict(file).items() if k not in TRUNCATED_KEYS}
-    load_strict(model, sd, str(file))
+    sd = {k: v for k, v in _reader(check_only)(file).items() if k not in TRUNCATED_KEYS}
+    load_strict(model, sd, str(file), check_only=check_only)
     return model
 
 
-def build_controlnet(folder: Path) -> ControlNetModel:
+def build_controlnet(folder: Path, *, check_only: bool = False) -> ControlNetModel:
     """The DensePose ControlNet (a standard diffusers ControlNet)."""
     cfg = {k: v for k, v in read_config(folder).items() if not k.startswith("_")}
     with torch.device("meta"), _quiet_diffusers():
         model = ControlNetModel.from_config(cfg)
     file = find_weight_file(folder)
-    load_strict(model, read_state_dict(file), str(file))
+    load_strict(model, _reader(check_only)(file), str(file), check_only=check_only)
     return model
 
 
-def build_vae(folder: Path) -> AutoencoderKL:
+def build_vae(folder: Path, *, check_only: bool = False) -> AutoencoderKL:
     """The VAE (sd-vae-ft-mse in the release), accepting pre-0.14 attention key names."""
     cfg = {k: v for k, v in read_config(folder).items() if not k.startswith("_")}
     with torch.device("meta"), _quiet_diffusers():
         model = AutoencoderKL.from_config(cfg)
     file = find_weight_file(folder)
-    load_strict(model, convert_legacy_vae_keys(read_state_dict(file)), str(file))
+    load_strict(model, convert_legacy_vae_keys(_reader(check_only)(file)), str(file), check_only=check_only)
     return model
 
 
-def build_text_encoder(folder: Path) -> nn.Module:
+def build_text_encoder(folder: Path, *, check_only: bool = False) -> nn.Module:
     """CLIP text encoder (transformers). Built on CPU: it has non-persistent buffers."""
     from transformers import CLIPTextConfig, CLIPTextModel
 
     config = CLIPTextConfig(**{k: v for k, v in read_config(folder).items() if not k.startswith("_")})
-    model = CLIPTextModel(config)
+    with torch.device("meta" if check_only else "cpu"):
+        model = CLIPTextModel(config)
     file = find_weight_file(folder, TRANSFORMERS_WEIGHT_NAMES)
-    sd = _align_prefix(read_state_dict(file), set(expected_tensors(model)), "text_model.")
+    sd = _align_prefix(_reader(check_only)(file), set(expected_tensors(model)), "text_model.")
     sd.pop("embeddings.position_ids", None)  # older files persist this constant arange
     sd.pop("text_model.embeddings.position_ids", None)
-    load_strict(model, sd, str(file))
+    load_strict(model, sd, str(file), check_only=check_only)
     return model
 
 
@@ -132,6 +143,40 @@ def load_tokenizer(folder: Path):
     if not (Path(folder) / "vocab.json").is_file():
         raise WeightsError(f"tokenizer files not found in {folder} (vocab.json, merges.txt)")
     return CLIPTokenizer.from_pretrained(str(folder))
+
+
+def verify_components(paths: WeightPaths) -> list[tuple[str, str, str]]:
+    """(component, "ok" | "missing" | "mismatch", detail) for every component, reading no tensor data."""
+    present = {line.split(":")[0] for line in paths.problems()}
+    checks = [
+        ("tokenizer", lambda: (load_tokenizer(paths.tokenizer), "vocab.json + merges.txt")[1]),
+        ("text_encoder", lambda: _count(build_text_encoder(paths.text_encoder, check_only=True))),
+        ("vae", lambda: _count(build_vae(paths.vae, check_only=True))),
+        ("unet + temporal_attention", lambda: _unet_detail(paths)),
+        ("appearance_encoder", lambda: _count(build_appearance_encoder(paths.appearance_encoder, check_only=True))),
+        ("controlnet", lambda: _count(build_controlnet(paths.controlnet, check_only=True))),
+    ]
+    results = []
+    for name, check in checks:
+        parts = name.split(" + ")
+        if any(p in present for p in parts):
+            detail = "; ".join(line for line in paths.problems() if line.split(":")[0] in parts)
+            results.append((name, "missing", detail))
+            continue
+        try:
+            results.append((name, "ok", check()))
+        except WeightsError as err:
+            results.append((name, "mismatch", str(err)))
+    return results
+
+
+def _count(module: nn.Module) -> str:
+    return f"{len(expected_tensors(module))} tensors, all keys and shapes match"
+
+
+def _unet_detail(paths: WeightPaths) -> str:
+    unet, report = build_temporal_unet(paths.unet, paths.temporal_attention, check_only=True)
+    return f"{_count(unet)}; temporal_attention.ckpt applied as {report.path} ({report.loaded} tensors)"
 
 
 @dataclass

@@ -20,8 +20,10 @@ from PIL import Image
 
 from .components import Components, load_components
 from .denoiser import Denoiser
+from .densepose_render import background_color
 from .errors import InputError
-from .imageio import load_image, resize_image
+from .fit import apply_fit, parse_size, plan_fit, undo_fit
+from .imageio import load_image
 from .models.reference_attention import ReferenceBank
 from .sampler import Progress, ProgressCallback, sample_latents
 from .scheduler import release_ddim
@@ -47,20 +49,6 @@ class AnimationResult:
 def default_device() -> torch.device:
     """CUDA when available, else CPU."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def parse_size(size: int | tuple[int, int]) -> tuple[int, int]:
-    """``512`` -> (512, 512); ``(width, height)`` kept; both must be positive multiples of 8."""
-    if isinstance(size, (int, np.integer)):
-        width = height = int(size)
-    else:
-        try:
-            width, height = (int(s) for s in size)
-        except (TypeError, ValueError):
-            raise InputError(f"size must be an int or (width, height), got {size!r}") from None
-    if width <= 0 or height <= 0 or width % 8 or height % 8:
-        raise InputError(f"size {width}x{height} is not allowed: width and height must be positive multiples of 8")
-    return width, height
 
 
 class MagicAnimate:
@@ -159,23 +147,33 @@ class MagicAnimate:
         steps: int = 25,
         guidance_scale: float = 7.5,
         seed: int = 1,
-        size: int | tuple[int, int] = 512,
+        size: int | str | tuple[int, int] = 512,
+        fit: str = "stretch",
         window: int = 16,
         overlap: int = 4,
         decode_chunk_size: int = 8,
         progress: ProgressCallback | None = None,
     ) -> AnimationResult:
-        """Animate ``reference`` with the DensePose ``motion``; one output frame per motion frame."""
-        # 1. Check and prepare the inputs (as the release: PIL bicubic resize to size).
+        """Animate ``reference`` with the DensePose ``motion``; one output frame per motion frame.
+
+        ``size``: 512 (square, the release) or (width, height), multiples of 8. ``fit``:
+        "stretch" resizes the inputs to ``size`` as the release does (PIL bicubic);
+        "pad" pads them to the target aspect (edge-replicated reference, DensePose
+        background for the motion) and crops the result back to the motion's aspect;
+        "crop" centre-crops them to the target aspect.
+        """
+        # 1. Check and prepare the inputs.
         if steps < 1:
             raise InputError(f"steps must be at least 1, got {steps}")
         width, height = parse_size(size)
-        image = resize_image(load_image(reference), (width, height))
+        image = load_image(reference)
         clip = motion if isinstance(motion, Motion) else read_motion(motion)
         if clip.frames.ndim != 4 or clip.frames.shape[-1] != 3 or clip.frames.dtype != np.uint8:
             raise InputError(f"motion must be uint8 frames (F, H, W, 3), got {clip.frames.dtype} {clip.frames.shape}")
         num_frames = clip.frames.shape[0]
-        control = np.stack([resize_image(f, (width, height)) for f in clip.frames])
+        motion_plan = plan_fit(clip.frames.shape[2:0:-1], (width, height), fit)
+        image = apply_fit(image, plan_fit(image.shape[1::-1], (width, height), fit), pad_value="edge")
+        control = apply_fit(clip.frames, motion_plan, pad_value=background_color())
 
         # 2. Pad to whole windows by repeating the last frame (dropped again at the end).
         padded = padded_length(num_frames, window)
@@ -195,4 +193,4 @@ class MagicAnimate:
             text=text, guidance_scale=guidance_scale, window=window, overlap=overlap, progress=progress,
         )
         frames = self.decode(latents[:, :, :num_frames], chunk=decode_chunk_size, progress=progress)
-        return AnimationResult(frames=frames, fps=clip.fps)
+        return AnimationResult(frames=undo_fit(frames, motion_plan), fps=clip.fps)
