@@ -1,3 +1,20 @@
 """MagicAnimate: temporally consistent human image animation (Xu et al., CVPR 2024)."""
 
+from __future__ import annotations
+
 __version__ = "0.1.0"
+
+__all__ = ["AnimationResult", "MagicAnimate", "Progress", "__version__"]
+
+
+def __getattr__(name: str):
+    # Lazy: `import magicanimate` (and the CLI's --help) stays fast; torch loads on first use.
+    if name in ("MagicAnimate", "AnimationResult"):
+        from . import pipeline
+
+        return getattr(pipeline, name)
+    if name == "Progress":
+        from .sampler import Progress
+
+        return Progress
+    raise AttributeError(f"module 'magicanimate' has no attribute {name!r}")
