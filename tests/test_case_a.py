@@ -57,8 +57,7 @@ def test_first_step_noise_prediction_matches_release():
     scheduler = release_ddim()
     scheduler.set_timesteps(5)
     scheduler.timesteps = scheduler.timesteps[:1]  # run one step only
-    control = case_a("control")
-    control_t = t(control).float().permute(0, 3, 1, 2) / 255.0
+    control_t = t(case_a("control"))  # uint8 (F, H, W, 3)
     latents = sample_latents(model.denoiser, scheduler, t(case_a("init_latents")), control=control_t,
                              reference_latent=t(case_a("ref_image_latents")), text=model.text_embedding(),
                              guidance_scale=7.5)

@@ -31,12 +31,12 @@ def test_guidance_one_is_the_conditional_branch(model):
     """Without guidance the prediction is exactly the conditional (reference-attending) half."""
     den = model.denoiser
     latents = torch.randn(1, 4, 16, 8, 8, generator=torch.Generator().manual_seed(0))
-    control = torch.from_numpy(case_a("control")[:16]).float().permute(0, 3, 1, 2) / 255
+    control = torch.from_numpy(case_a("control")[:16])
     t = torch.tensor(801)
     text = model.text_embedding()
     with torch.no_grad(), den.bank.step():
         den.record_reference(torch.from_numpy(case_a("ref_image_latents")), t, text)
-        res = den.control_residuals(latents, t, text, control).select(list(range(16)))
+        res = den.control_residuals(latents, t, text, control, [list(range(16))]).window(0)
         both = den(latents, t, text, res, guidance=True)
         cond = den(latents, t, text, res, guidance=False)
     assert cond.shape == (1, 4, 16, 8, 8)

@@ -178,7 +178,7 @@ class MagicAnimate:
         # 2. Pad to whole windows by repeating the last frame (dropped again at the end).
         padded = padded_length(num_frames, window)
         control = np.concatenate([control, np.repeat(control[-1:], padded - num_frames, axis=0)])  # edge pad
-        control_t = rearrange(torch.from_numpy(control).to(self.device, self.dtype) / 255.0, "f h w c -> f c h w")
+        control_t = torch.from_numpy(control)  # uint8 (F, H, W, 3), stays on the CPU
 
         # 3. Conditioning: empty-prompt text, clean reference latent, initial noise.
         text = self.text_embedding()

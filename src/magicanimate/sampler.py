@@ -35,12 +35,16 @@ def sample_latents(
     window: int = 16,
     overlap: int = 4,
     progress: ProgressCallback | None = None,
+    keep_all_residuals: bool = False,
 ) -> torch.Tensor:
     """Denoise ``latents`` (1, 4, F, h, w) over ``scheduler.timesteps`` (MagicAnimate sampling).
 
     Per step: record the reference tokens, compute ControlNet residuals of every frame,
     predict each overlapping window, average each frame's predictions over the windows
     containing it, apply guidance (uncond + g·(cond − uncond)), then one scheduler step.
+    ``control`` is the DensePose video as uint8 (F, H, W, 3), on any device; frames are
+    converted when the ControlNet needs them. Residuals are kept only while a later
+    window needs them, unless ``keep_all_residuals`` (the release's cache of every frame).
     """
     num_frames = latents.shape[2]
     windows = sliding_windows(num_frames, window, overlap)
@@ -52,10 +56,10 @@ def sample_latents(
     for i, t in enumerate(timesteps):
         with torch.no_grad(), denoiser.bank.step():
             denoiser.record_reference(reference_latent, t, text)
-            residuals = denoiser.control_residuals(latents, t, text, control, chunk=window)
+            residuals = denoiser.control_residuals(latents, t, text, control, windows, keep_all=keep_all_residuals)
             noise = torch.zeros((2 if guidance else 1, *latents.shape[1:]), device=latents.device, dtype=latents.dtype)
             for j, frames in enumerate(windows):
-                pred = denoiser(latents[:, :, frames], t, text, residuals.select(frames), guidance=guidance)
+                pred = denoiser(latents[:, :, frames], t, text, residuals.window(j), guidance=guidance)
                 noise[:, :, frames] += pred
                 if progress:
                     progress(Progress("denoise", i * len(windows) + j + 1, total))
