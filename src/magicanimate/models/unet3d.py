@@ -14,6 +14,7 @@ from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from diffusers.models import Transformer2DModel
 from diffusers.models.downsampling import Downsample2D
 from diffusers.models.embeddings import TimestepEmbedding, Timesteps
@@ -94,6 +95,20 @@ def _run_spatial_transformer(
     return unfold_frames(out, num_frames)
 
 
+# Which batch rows run the motion modules: True (all, the default), False (none: the UNet
+# is then a per-frame image model, as for still-image samples of joint training), or a bool
+# tensor (b,) choosing per row.
+Temporal = bool | torch.Tensor
+
+
+def _apply_motion(module: nn.Module, x: torch.Tensor, temporal: Temporal) -> torch.Tensor:
+    """Run a motion module on the rows of x (b, c, f, h, w) selected by ``temporal``."""
+    if isinstance(temporal, bool):
+        return module(x) if temporal else x
+    # Computed for every row so the module always takes part in the graph (DDP needs that).
+    return torch.where(temporal.view(-1, 1, 1, 1, 1), module(x), x)
+
+
 class DownBlock3D(nn.Module):
     """Resnets (+ spatial transformers) + motion modules, then an optional per-frame downsampler."""
 
@@ -118,7 +133,7 @@ class DownBlock3D(nn.Module):
             if add_downsample else None
         )
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor, temporal: Temporal = True
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Returns the block output and the skip tensors for the up path."""
         skips = ()
@@ -126,7 +141,7 @@ class DownBlock3D(nn.Module):
             x = resnet(x, temb)
             if self.attentions is not None:
                 x = _run_spatial_transformer(self.attentions[i], x, text)
-            x = self.motion_modules[i](x)
+            x = _apply_motion(self.motion_modules[i], x, temporal)
             skips += (x,)
         if self.downsamplers is not None:
             x = per_frame(self.downsamplers[0], x)
@@ -177,14 +192,14 @@ class UpBlock3D(nn.Module):
         )
 
     def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], temb: torch.Tensor,
-                text: torch.Tensor, upsample_size: tuple[int, int] | None) -> torch.Tensor:
+                text: torch.Tensor, upsample_size: tuple[int, int] | None, temporal: Temporal = True) -> torch.Tensor:
         skips = list(skips)
         for i, resnet in enumerate(self.resnets):
             x = torch.cat([x, skips.pop()], dim=1)  # channels: previous + skip
             x = resnet(x, temb)
             if self.attentions is not None:
                 x = _run_spatial_transformer(self.attentions[i], x, text)
-            x = self.motion_modules[i](x)
+            x = _apply_motion(self.motion_modules[i], x, temporal)
         if self.upsamplers is not None:
             x = per_frame(self.upsamplers[0], x, output_size=upsample_size)
         return x
@@ -222,6 +237,18 @@ class TemporalUNet(nn.Module):
             ))
         self.conv_norm_out = nn.GroupNorm(cfg.norm_num_groups, ch[0], eps=cfg.norm_eps)
         self.conv_out = nn.Conv2d(ch[0], cfg.out_channels, 3, padding=1)
+        self.gradient_checkpointing = False
+
+    def enable_gradient_checkpointing(self, enabled: bool = True) -> None:
+        """Recompute each block's activations in the backward pass (training memory)."""
+        self.gradient_checkpointing = enabled
+
+    def _run_block(self, block: nn.Module, *args: Any) -> Any:
+        """Call ``block``, under activation checkpointing when enabled and gradients are on."""
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            # Non-reentrant: tensors read inside the block (reference tokens) still get gradients.
+            return torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
+        return block(*args)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -240,8 +267,18 @@ class TemporalUNet(nn.Module):
         *,
         down_block_additional_residuals: Sequence[torch.Tensor] | None = None,
         mid_block_additional_residual: torch.Tensor | None = None,
+        temporal: Temporal = True,
+        repeat_batch_at_mid: int = 1,
     ) -> torch.Tensor:
-        """sample (b, c, f, h, w); text (b, n, d); ControlNet residuals as (b, c, f, h, w)."""
+        """sample (b, c, f, h, w); text (b, n, d); ControlNet residuals as (b, c, f, h, w).
+
+        ``temporal``: which rows run the motion modules (True: all; False: none, a per-frame
+        image model; or a bool tensor (b,)).
+        ``repeat_batch_at_mid=k`` runs the down path once and repeats its activations k times
+        along the batch before the mid block: the output equals a call on ``sample`` repeated
+        k times, for callers whose rows only start to differ in the mid/up blocks (the
+        release's CFG halves: reference attention begins in the mid block).
+        """
         up_factor = 2 ** (len(self.up_blocks) - 1)
         needs_sizes = any(s % up_factor for s in sample.shape[-2:])
         temb = self.time_embed(timestep, sample.shape[0], sample.device)
@@ -249,14 +286,20 @@ class TemporalUNet(nn.Module):
         x = per_frame(self.conv_in, sample)
         skips: tuple[torch.Tensor, ...] = (x,)
         for block in self.down_blocks:
-            x, block_skips = block(x, temb, encoder_hidden_states)
+            x, block_skips = self._run_block(block, x, temb, encoder_hidden_states, temporal)
             skips += block_skips
         if down_block_additional_residuals is not None:
             if len(down_block_additional_residuals) != len(skips):
                 raise ValueError(f"expected {len(skips)} ControlNet residuals, got {len(down_block_additional_residuals)}")
             skips = tuple(s + r for s, r in zip(skips, down_block_additional_residuals))
 
-        x = self.mid_block(x, temb, encoder_hidden_states)
+        if repeat_batch_at_mid > 1:
+            if not isinstance(temporal, bool):
+                raise ValueError("repeat_batch_at_mid needs temporal=True or False, not per-row flags")
+            k = repeat_batch_at_mid
+            x, temb, encoder_hidden_states = (v.repeat(k, *([1] * (v.ndim - 1))) for v in (x, temb, encoder_hidden_states))
+            skips = tuple(s.repeat(k, 1, 1, 1, 1) for s in skips)
+        x = self._run_block(self.mid_block, x, temb, encoder_hidden_states)
         if mid_block_additional_residual is not None:
             x = x + mid_block_additional_residual
 
@@ -264,7 +307,7 @@ class TemporalUNet(nn.Module):
         for i, block in enumerate(self.up_blocks):
             block_skips, skips = skips[-n_res:], skips[:-n_res]
             size = tuple(skips[-1].shape[-2:]) if needs_sizes and skips else None
-            x = block(x, block_skips, temb, encoder_hidden_states, size)
+            x = self._run_block(block, x, block_skips, temb, encoder_hidden_states, size, temporal)
 
         x = F.silu(self.conv_norm_out(x))  # GroupNorm on 5-D: statistics across frames
         return per_frame(self.conv_out, x)
