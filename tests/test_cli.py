@@ -147,7 +147,7 @@ def test_check_weights_command(capsys, tmp_path):
 def test_tiny_weights_builder_makes_a_working_release_layout(tmp_path):
     from magicanimate.components import verify_components
     from magicanimate.pipeline import MagicAnimate
-    from magicanimate.tiny_weights import write_tiny_weights
+    from magicanimate.random_weights import write_tiny_weights
 
     paths = write_tiny_weights(tmp_path / "tiny")
     assert all(status == "ok" for _, status, _ in verify_components(paths))

@@ -50,3 +50,18 @@ def test_residual_cache_is_bounded_and_equals_the_release_cache():
     assert full.cached_frames == 96
     assert lean.cached_frames == 0  # everything released after the last window
     assert peak <= 16 + 12  # one window plus the wrap-around frames, whatever the length
+
+
+def test_savings_off_reproduces_the_release_structure_and_the_same_video():
+    """The whole case A run with every saving switched off equals the default run."""
+    import numpy as np
+
+    model = tiny_model()
+    control = case_a("control")[:24]
+    on = model(case_a("source_image"), control, steps=2, size=64)
+    model.exact_savings = False
+    try:
+        off = model(case_a("source_image"), control, steps=2, size=64)
+    finally:
+        model.exact_savings = True
+    assert np.abs(on.frames - off.frames).max() < 1e-5

@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         weights = out / "tiny-weights"
         print(f"no released weights found (./pretrained_models or $MAGICANIMATE_WEIGHTS): "
               f"building tiny random weights in {weights}")
-        from .tiny_weights import write_tiny_weights
+        from .random_weights import write_tiny_weights
 
         write_tiny_weights(weights)
         size, steps = 128, 5

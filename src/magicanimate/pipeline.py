@@ -55,13 +55,30 @@ class MagicAnimate:
     """MagicAnimate (Xu et al., CVPR 2024), faithful to the released inference code."""
 
     def __init__(self, components: Components, *, device: torch.device | str, dtype: torch.dtype,
-                 reference_bank_dtype: torch.dtype | None = torch.float16):
+                 reference_bank_dtype: torch.dtype | None = torch.float16, exact_savings: bool = True):
         self.components = components
         self.device = torch.device(device)
         self.dtype = dtype
         # The release rounds the recorded appearance tokens to float16 even in float32 runs.
         self.bank = ReferenceBank(reference_bank_dtype)
         self.denoiser = Denoiser(components.unet, components.controlnet, components.appearance_encoder, self.bank)
+        self.exact_savings = exact_savings
+
+    @property
+    def exact_savings(self) -> bool:
+        """Whether the work-saving rearrangements are on (same function, rounding only).
+
+        Off reproduces the release's structure of computation: both CFG halves through the
+        whole UNet, reference attention on concatenated tokens for every row, ControlNet
+        residuals of all frames cached per step, one VAE decode per frame. For benchmarks.
+        """
+        return self._exact_savings
+
+    @exact_savings.setter
+    def exact_savings(self, on: bool) -> None:
+        self._exact_savings = on
+        self.denoiser.share_cfg_down_path = on
+        self.bank.release_structure = not on
         self._text: torch.Tensor | None = None
 
     # ------------------------------------------------------------------ loading
@@ -151,7 +168,7 @@ class MagicAnimate:
         fit: str = "stretch",
         window: int = 16,
         overlap: int = 4,
-        decode_chunk_size: int = 8,
+        decode_chunk_size: int | None = None,
         progress: ProgressCallback | None = None,
     ) -> AnimationResult:
         """Animate ``reference`` with the DensePose ``motion``; one output frame per motion frame.
@@ -191,6 +208,8 @@ class MagicAnimate:
         latents = sample_latents(
             self.denoiser, scheduler, latents, control=control_t, reference_latent=reference_latent,
             text=text, guidance_scale=guidance_scale, window=window, overlap=overlap, progress=progress,
+            keep_all_residuals=not self.exact_savings,
         )
-        frames = self.decode(latents[:, :, :num_frames], chunk=decode_chunk_size, progress=progress)
+        chunk = decode_chunk_size or (8 if self.exact_savings else 1)
+        frames = self.decode(latents[:, :, :num_frames], chunk=chunk, progress=progress)
         return AnimationResult(frames=undo_fit(frames, motion_plan), fps=clip.fps)

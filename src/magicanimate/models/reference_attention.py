@@ -47,8 +47,11 @@ class ReferenceBank:
     reference; the others use plain self-attention (the release's unconditional half).
     """
 
-    def __init__(self, storage_dtype: torch.dtype | None = torch.float16):
+    def __init__(self, storage_dtype: torch.dtype | None = torch.float16, *, release_structure: bool = False):
         self.storage_dtype = storage_dtype
+        # True: compute as the release does (reference attention for every row on the
+        # concatenated tokens, then overwrite the plain rows); same function, more work.
+        self.release_structure = release_structure
         self.tokens: dict[str, torch.Tensor] = {}
         self.reference_rows: slice | None = None
         self._projected: dict[tuple[str, int], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -119,6 +122,8 @@ class ReferenceAttnProcessor:
         rows = self.bank.reference_rows
         if rows is None:
             return self_attention(attn, hidden_states)
+        if self.bank.release_structure:
+            return self._as_released(attn, hidden_states, rows)
         x = hidden_states[rows]  # (n_ref, l, c)
         ref_k, ref_v = self.bank.projected(self.name, attn, x.dtype)  # (1, l_ref, c)
         n = x.shape[0]
@@ -133,6 +138,19 @@ class ReferenceAttnProcessor:
         if rows.stop is not None and rows.stop < hidden_states.shape[0]:
             parts.append(self_attention(attn, hidden_states[rows.stop:]))
         return torch.cat(parts) if len(parts) > 1 else with_reference
+
+    def _as_released(self, attn: Attention, hidden_states: torch.Tensor, rows: slice) -> torch.Tensor:
+        """The release's computation: every row attends to [own, reference] tokens projected
+        together, then the rows outside ``rows`` are replaced by plain self-attention."""
+        tokens = self.bank.tokens[self.name].to(hidden_states.dtype)
+        n = hidden_states.shape[0]
+        context = torch.cat([hidden_states, tokens.expand(n, -1, -1)], dim=1)  # (n, l + l_ref, c)
+        q, k, v = (_split_heads(p(t), attn.heads) for p, t in
+                   ((attn.to_q, hidden_states), (attn.to_k, context), (attn.to_v, context)))
+        out = _project_out(attn, F.scaled_dot_product_attention(q, k, v))
+        start, stop, _ = rows.indices(n)
+        return torch.cat([self_attention(attn, hidden_states[:start]), out[start:stop],
+                          self_attention(attn, hidden_states[stop:])])
 
 
 def fusion_layers(model: nn.Module) -> dict[str, Attention]:
