@@ -6,6 +6,7 @@ import argparse
 import csv
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field, fields
@@ -196,10 +197,14 @@ def _say(quiet: bool, message: str) -> None:
         print(message, file=sys.stderr)
 
 
-def run_job(model, job: Job, *, quiet: bool, label: str = "") -> Path:
-    """Run one job with a loaded model; writes its outputs atomically."""
+def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Path:
+    """Run one job with a loaded model; writes its outputs atomically (rank 0 only under torchrun)."""
+    from .distributed import WindowSplit
     from .imageio import load_image
     from .videoio import check_output, make_grid, read_motion, save_array, write_video
+
+    split = split or WindowSplit()
+    quiet = quiet or split.rank != 0
 
     check_output(job.output, overwrite=job.overwrite)  # fail before spending minutes
     grid = grid_path(job)
@@ -216,9 +221,11 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "") -> Path:
     progress = _Progress(quiet, label.strip() or "animate")
     try:
         result = model(reference, motion, steps=job.steps, guidance_scale=job.guidance_scale, seed=job.seed,
-                       size=parse_size(job.size), fit=job.fit, progress=progress)
+                       size=parse_size(job.size), fit=job.fit, progress=progress, split=split)
     finally:
         progress.close()
+    if split.rank != 0:
+        return Path(job.output)  # every rank holds the result; one writes it
     fps = result.fps or job.fps or DEFAULT_FPS
     if result.fps is None and job.fps is None:
         _say(quiet, f"{label}the motion has no frame rate; writing at {DEFAULT_FPS:g} fps (set --fps)")
@@ -237,6 +244,10 @@ def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool):
 
     from .pipeline import MagicAnimate
 
+    from .distributed import local_device
+
+    if device == "auto" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = str(local_device())  # torchrun: one GPU per rank
     dev, dt = resolve_device_dtype(device, dtype)
     _say(quiet, f"loading weights from {weights or 'the Hugging Face Hub'} on {dev} ({str(dt).replace('torch.', '')})")
     start = time.perf_counter()
@@ -261,8 +272,11 @@ def run_animate(args: argparse.Namespace) -> int:
         for path in (job.reference, job.motion):
             if not Path(path).exists():
                 raise InputError(f"input not found: {path}")
-        model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet)
-        run_job(model, job, quiet=args.quiet)
+        from .distributed import split_from_environment
+
+        split = split_from_environment()
+        model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet or split.rank != 0)
+        run_job(model, job, quiet=args.quiet, split=split)
         return 0
     return run_batch(jobs, args)
 

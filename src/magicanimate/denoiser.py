@@ -46,9 +46,9 @@ class ControlResidualCache:
         self.store: dict[int, tuple[list[torch.Tensor], torch.Tensor]] = {}
         if keep_all:
             size = len(windows[0])
-            num_frames = latents.shape[2]
-            for start in range(0, num_frames, size):
-                self._compute(list(range(start, min(start + size, num_frames))))
+            needed = sorted(self.last_use)
+            for start in range(0, len(needed), size):
+                self._compute(needed[start:start + size])
 
     def _compute(self, frames: list[int]) -> None:
         x = rearrange(self.latents[:, :, frames], "1 c f h w -> f c h w")

@@ -20,6 +20,7 @@ from PIL import Image
 
 from .components import Components, load_components
 from .denoiser import Denoiser
+from .distributed import WindowSplit
 from .densepose_render import background_color
 from .errors import InputError
 from .fit import apply_fit, parse_size, plan_fit, undo_fit
@@ -170,6 +171,7 @@ class MagicAnimate:
         overlap: int = 4,
         decode_chunk_size: int | None = None,
         progress: ProgressCallback | None = None,
+        split: WindowSplit | None = None,
     ) -> AnimationResult:
         """Animate ``reference`` with the DensePose ``motion``; one output frame per motion frame.
 
@@ -177,7 +179,9 @@ class MagicAnimate:
         "stretch" resizes the inputs to ``size`` as the release does (PIL bicubic);
         "pad" pads them to the target aspect (edge-replicated reference, DensePose
         background for the motion) and crops the result back to the motion's aspect;
-        "crop" centre-crops them to the target aspect.
+        "crop" centre-crops them to the target aspect. ``split`` spreads the windows over
+        torch.distributed processes (see ``magicanimate.distributed``); every rank returns
+        the same result, equal to a single-process run.
         """
         # 1. Check and prepare the inputs.
         if steps < 1:
@@ -208,7 +212,7 @@ class MagicAnimate:
         latents = sample_latents(
             self.denoiser, scheduler, latents, control=control_t, reference_latent=reference_latent,
             text=text, guidance_scale=guidance_scale, window=window, overlap=overlap, progress=progress,
-            keep_all_residuals=not self.exact_savings,
+            keep_all_residuals=not self.exact_savings, split=split or WindowSplit(),
         )
         chunk = decode_chunk_size or (8 if self.exact_savings else 1)
         frames = self.decode(latents[:, :, :num_frames], chunk=chunk, progress=progress)

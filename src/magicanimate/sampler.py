@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 
 from .denoiser import Denoiser
+from .distributed import WindowSplit
 from .windows import sliding_windows, window_counts
 
 
@@ -36,6 +37,7 @@ def sample_latents(
     overlap: int = 4,
     progress: ProgressCallback | None = None,
     keep_all_residuals: bool = False,
+    split: WindowSplit = WindowSplit(),
 ) -> torch.Tensor:
     """Denoise ``latents`` (1, 4, F, h, w) over ``scheduler.timesteps`` (MagicAnimate sampling).
 
@@ -45,6 +47,7 @@ def sample_latents(
     ``control`` is the DensePose video as uint8 (F, H, W, 3), on any device; frames are
     converted when the ControlNet needs them. Residuals are kept only while a later
     window needs them, unless ``keep_all_residuals`` (the release's cache of every frame).
+    ``split`` distributes the windows over processes; the result equals one process's.
     """
     num_frames = latents.shape[2]
     windows = sliding_windows(num_frames, window, overlap)
@@ -52,17 +55,28 @@ def sample_latents(
     counts = counts.view(1, 1, -1, 1, 1)  # broadcast over (b, c, f, h, w)
     guidance = guidance_scale > 1.0
     timesteps = scheduler.timesteps
-    total = len(timesteps) * len(windows)
+    mine = split.local(len(windows))
+    total = len(timesteps) * len(mine)
     for i, t in enumerate(timesteps):
         with torch.no_grad(), denoiser.bank.step():
             denoiser.record_reference(reference_latent, t, text)
-            residuals = denoiser.control_residuals(latents, t, text, control, windows, keep_all=keep_all_residuals)
+            local_windows = [windows[j] for j in mine]
+            residuals = denoiser.control_residuals(latents, t, text, control, local_windows,
+                                                   keep_all=keep_all_residuals)
             noise = torch.zeros((2 if guidance else 1, *latents.shape[1:]), device=latents.device, dtype=latents.dtype)
-            for j, frames in enumerate(windows):
-                pred = denoiser(latents[:, :, frames], t, text, residuals.window(j), guidance=guidance)
-                noise[:, :, frames] += pred
+            predictions = {}
+            for n, j in enumerate(mine):
+                pred = denoiser(latents[:, :, windows[j]], t, text, residuals.window(n), guidance=guidance)
+                if split.world_size == 1:
+                    noise[:, :, windows[j]] += pred  # fuse at once: no need to hold every window
+                else:
+                    predictions[j] = pred
                 if progress:
-                    progress(Progress("denoise", i * len(windows) + j + 1, total))
+                    progress(Progress("denoise", i * len(mine) + n + 1, total))
+            if split.world_size > 1:
+                gathered = split.gather(predictions)
+                for j, frames in enumerate(windows):  # window order, as one process would
+                    noise[:, :, frames] += gathered[j]
             noise = noise / counts
             if guidance:
                 uncond, cond = noise.chunk(2)
