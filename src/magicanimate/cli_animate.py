@@ -16,6 +16,7 @@ from typing import Any
 from .cli import non_negative_int, positive_int, resolve_device_dtype
 from .errors import InputError, MagicAnimateError
 from .fit import FIT_MODES, parse_size
+from .scheduler import SCHEDULERS
 
 log = logging.getLogger(__name__)
 DEFAULT_FPS = 25.0  # for motion inputs without a frame rate (frame folders, arrays)
@@ -33,6 +34,9 @@ class Job:
     seed: int = 1
     size: str = "512"
     fit: str = "stretch"
+    scheduler: str = "ddim"
+    deep_cache: int = 1
+    overlap: int = 4
     start: int = 0
     max_frames: int | None = None
     fps: float | None = None
@@ -59,6 +63,7 @@ class Job:
                 p = Path(str(values[name])).expanduser()
                 values[name] = str(p if p.is_absolute() else base / p)
         casts = {"steps": int, "seed": int, "start": int, "guidance_scale": float, "size": str,
+                 "deep_cache": int, "overlap": int,
                  "max_frames": int, "fps": float, "overwrite": _as_bool}
         for name, cast in casts.items():
             if values.get(name) is not None:
@@ -103,6 +108,13 @@ def add_animate_parser(subparsers) -> None:
     s.add_argument("--size", default="512", help="N (square, default 512) or WxH, multiples of 8")
     s.add_argument("--fit", choices=FIT_MODES, default="stretch",
                    help="how inputs map onto the size: stretch (release), pad, crop (default stretch)")
+    lossy = p.add_argument_group("lossy fast modes (opt-in: they change the output; see docs/benchmarks.md)")
+    lossy.add_argument("--scheduler", choices=SCHEDULERS, default="ddim",
+                       help="ddim (release, default), or dpmsolver++ / unipc with fewer --steps (e.g. 10-15)")
+    lossy.add_argument("--deep-cache", type=positive_int, default=1, metavar="N",
+                       help="run the full UNet every N steps, reuse its deep features in between (default 1: off)")
+    lossy.add_argument("--overlap", type=non_negative_int, default=4,
+                       help="frames shared by consecutive 16-frame windows (release: 4)")
     m = p.add_argument_group("model")
     m.add_argument("--weights", help="folder in the release layout (default: Hugging Face Hub cache)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
@@ -114,7 +126,8 @@ def add_animate_parser(subparsers) -> None:
 
 def _jobs_from_args(args: argparse.Namespace) -> list[Job]:
     defaults = Job(reference="", motion="", output="", steps=args.steps, guidance_scale=args.guidance_scale,
-                   seed=args.seed, size=args.size, fit=args.fit, start=args.start, max_frames=args.max_frames,
+                   seed=args.seed, size=args.size, fit=args.fit, scheduler=args.scheduler,
+                   deep_cache=args.deep_cache, overlap=args.overlap, start=args.start, max_frames=args.max_frames,
                    fps=args.fps, overwrite=args.overwrite)
     if args.jobs is not None:
         if any(getattr(args, n) for n in ("reference", "motion", "output")):
@@ -221,7 +234,8 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Pat
     progress = _Progress(quiet, label.strip() or "animate")
     try:
         result = model(reference, motion, steps=job.steps, guidance_scale=job.guidance_scale, seed=job.seed,
-                       size=parse_size(job.size), fit=job.fit, progress=progress, split=split)
+                       size=parse_size(job.size), fit=job.fit, progress=progress, split=split,
+                       scheduler=job.scheduler, deep_cache_interval=job.deep_cache, overlap=job.overlap)
     finally:
         progress.close()
     if split.rank != 0:

@@ -15,7 +15,7 @@ from einops import rearrange
 
 from .models.appearance_encoder import AppearanceEncoder
 from .models.reference_attention import ReferenceAttnProcessor, ReferenceBank, install_processors
-from .models.unet3d import TemporalUNet
+from .models.unet3d import FeatureCache, TemporalUNet
 
 Residuals = tuple[list[torch.Tensor], torch.Tensor]  # down (1, c, f, h, w) each, mid (1, c, f, h, w)
 
@@ -104,7 +104,7 @@ class Denoiser:
         return ControlResidualCache(self, latents, t, text, control, windows, keep_all=keep_all)
 
     def __call__(self, latents: torch.Tensor, t: torch.Tensor, text: torch.Tensor,
-                 residuals: Residuals, *, guidance: bool) -> torch.Tensor:
+                 residuals: Residuals, *, guidance: bool, feature_cache: FeatureCache | None = None) -> torch.Tensor:
         """Noise of a window ``latents`` (1, 4, f, h, w).
 
         With ``guidance`` the result is (2, 4, f, h, w) = [unconditional, conditional]: both
@@ -119,9 +119,11 @@ class Denoiser:
         with self.bank.reading(slice(num_frames if guidance else 0, None)):
             if guidance and self.share_cfg_down_path:
                 return self.unet(latents, t, text, down_block_additional_residuals=down,
-                                 mid_block_additional_residual=mid, repeat_batch_at_mid=2)
+                                 mid_block_additional_residual=mid, repeat_batch_at_mid=2,
+                                 feature_cache=feature_cache)
             batch = 2 if guidance else 1
             return self.unet(
                 latents.expand(batch, -1, -1, -1, -1), t, text.expand(batch, -1, -1),
                 down_block_additional_residuals=down, mid_block_additional_residual=mid,
+                feature_cache=feature_cache,
             )

@@ -27,7 +27,7 @@ from .fit import apply_fit, parse_size, plan_fit, undo_fit
 from .imageio import load_image
 from .models.reference_attention import ReferenceBank
 from .sampler import Progress, ProgressCallback, sample_latents
-from .scheduler import release_ddim
+from .scheduler import make_scheduler
 from .videoio import Motion, read_motion
 from .weights import WeightPaths, hub_weight_paths
 from .windows import padded_length
@@ -172,6 +172,8 @@ class MagicAnimate:
         decode_chunk_size: int | None = None,
         progress: ProgressCallback | None = None,
         split: WindowSplit | None = None,
+        scheduler: str = "ddim",
+        deep_cache_interval: int = 1,
     ) -> AnimationResult:
         """Animate ``reference`` with the DensePose ``motion``; one output frame per motion frame.
 
@@ -182,6 +184,10 @@ class MagicAnimate:
         "crop" centre-crops them to the target aspect. ``split`` spreads the windows over
         torch.distributed processes (see ``magicanimate.distributed``); every rank returns
         the same result, equal to a single-process run.
+
+        Lossy fast modes (opt-in; they change the numbers, see docs/benchmarks.md):
+        ``scheduler="dpmsolver++"`` or ``"unipc"`` with fewer ``steps``, another ``overlap``,
+        and ``deep_cache_interval`` > 1 (reuse deep UNet features between steps).
         """
         # 1. Check and prepare the inputs.
         if steps < 1:
@@ -204,15 +210,16 @@ class MagicAnimate:
         # 3. Conditioning: empty-prompt text, clean reference latent, initial noise.
         text = self.text_embedding()
         reference_latent = self.encode_reference(image)
-        scheduler = release_ddim()
-        scheduler.set_timesteps(steps, device=self.device)
-        latents = self.initial_noise(padded, height, width, seed, window) * scheduler.init_noise_sigma
+        noise_scheduler = make_scheduler(scheduler)
+        noise_scheduler.set_timesteps(steps, device=self.device)
+        latents = self.initial_noise(padded, height, width, seed, window) * noise_scheduler.init_noise_sigma
 
         # 4. Denoise, then 5. decode the real frames.
         latents = sample_latents(
-            self.denoiser, scheduler, latents, control=control_t, reference_latent=reference_latent,
+            self.denoiser, noise_scheduler, latents, control=control_t, reference_latent=reference_latent,
             text=text, guidance_scale=guidance_scale, window=window, overlap=overlap, progress=progress,
             keep_all_residuals=not self.exact_savings, split=split or WindowSplit(),
+            deep_cache_interval=deep_cache_interval,
         )
         chunk = decode_chunk_size or (8 if self.exact_savings else 1)
         frames = self.decode(latents[:, :, :num_frames], chunk=chunk, progress=progress)

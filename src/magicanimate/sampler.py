@@ -9,6 +9,8 @@ import torch
 
 from .denoiser import Denoiser
 from .distributed import WindowSplit
+from .models.unet3d import FeatureCache
+from .scheduler import step_kwargs
 from .windows import sliding_windows, window_counts
 
 
@@ -38,6 +40,7 @@ def sample_latents(
     progress: ProgressCallback | None = None,
     keep_all_residuals: bool = False,
     split: WindowSplit = WindowSplit(),
+    deep_cache_interval: int = 1,
 ) -> torch.Tensor:
     """Denoise ``latents`` (1, 4, F, h, w) over ``scheduler.timesteps`` (MagicAnimate sampling).
 
@@ -48,7 +51,11 @@ def sample_latents(
     converted when the ControlNet needs them. Residuals are kept only while a later
     window needs them, unless ``keep_all_residuals`` (the release's cache of every frame).
     ``split`` distributes the windows over processes; the result equals one process's.
+    ``deep_cache_interval`` > 1 (lossy, opt-in) runs the full UNet every that many steps
+    and only its shallow path in between, reusing each window's deep features.
     """
+    if deep_cache_interval < 1:
+        raise ValueError("deep_cache_interval must be >= 1")
     num_frames = latents.shape[2]
     windows = sliding_windows(num_frames, window, overlap)
     counts = torch.tensor(window_counts(windows, num_frames), device=latents.device, dtype=latents.dtype)
@@ -56,6 +63,7 @@ def sample_latents(
     guidance = guidance_scale > 1.0
     timesteps = scheduler.timesteps
     mine = split.local(len(windows))
+    caches = {j: FeatureCache() for j in mine} if deep_cache_interval > 1 else {}
     total = len(timesteps) * len(mine)
     for i, t in enumerate(timesteps):
         with torch.no_grad(), denoiser.bank.step():
@@ -66,7 +74,11 @@ def sample_latents(
             noise = torch.zeros((2 if guidance else 1, *latents.shape[1:]), device=latents.device, dtype=latents.dtype)
             predictions = {}
             for n, j in enumerate(mine):
-                pred = denoiser(latents[:, :, windows[j]], t, text, residuals.window(n), guidance=guidance)
+                cache = caches.get(j)
+                if cache is not None:
+                    cache.reuse = i % deep_cache_interval != 0
+                pred = denoiser(latents[:, :, windows[j]], t, text, residuals.window(n), guidance=guidance,
+                                feature_cache=cache)
                 if split.world_size == 1:
                     noise[:, :, windows[j]] += pred  # fuse at once: no need to hold every window
                 else:
@@ -81,5 +93,5 @@ def sample_latents(
             if guidance:
                 uncond, cond = noise.chunk(2)
                 noise = uncond + guidance_scale * (cond - uncond)
-            latents = scheduler.step(noise, t, latents, eta=0.0).prev_sample
+            latents = scheduler.step(noise, t, latents, **step_kwargs(scheduler)).prev_sample
     return latents

@@ -24,3 +24,30 @@ RELEASE_DDIM_CONFIG = dict(
 def release_ddim() -> DDIMScheduler:
     """DDIM with the release's effective configuration (eta = 0 at every step)."""
     return DDIMScheduler(**RELEASE_DDIM_CONFIG)
+
+
+SCHEDULERS = ("ddim", "dpmsolver++", "unipc")
+
+
+def make_scheduler(name: str = "ddim"):
+    """The release's DDIM (faithful), or a faster multistep solver (lossy: opt-in, fewer steps).
+
+    The solvers use the same betas and "leading" timestep spacing as the release's DDIM.
+    """
+    from diffusers import DPMSolverMultistepScheduler, UniPCMultistepScheduler
+
+    common = {k: RELEASE_DDIM_CONFIG[k] for k in (
+        "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "steps_offset", "prediction_type",
+        "timestep_spacing")}
+    if name == "ddim":
+        return release_ddim()
+    if name == "dpmsolver++":
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
+    if name == "unipc":
+        return UniPCMultistepScheduler(**common, solver_order=2)
+    raise ValueError(f"unknown scheduler {name!r}: use one of {', '.join(SCHEDULERS)}")
+
+
+def step_kwargs(scheduler) -> dict:
+    """Extra arguments of ``scheduler.step``: eta = 0 for DDIM (deterministic), none otherwise."""
+    return {"eta": 0.0} if isinstance(scheduler, DDIMScheduler) else {}

@@ -133,8 +133,8 @@ class DownBlock3D(nn.Module):
             if add_downsample else None
         )
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor, temporal: Temporal = True
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor, temporal: Temporal = True,
+                downsample: bool = True) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Returns the block output and the skip tensors for the up path."""
         skips = ()
         for i, resnet in enumerate(self.resnets):
@@ -143,7 +143,7 @@ class DownBlock3D(nn.Module):
                 x = _run_spatial_transformer(self.attentions[i], x, text)
             x = _apply_motion(self.motion_modules[i], x, temporal)
             skips += (x,)
-        if self.downsamplers is not None:
+        if self.downsamplers is not None and downsample:
             x = per_frame(self.downsamplers[0], x)
             skips += (x,)
         return x, skips
@@ -203,6 +203,19 @@ class UpBlock3D(nn.Module):
         if self.upsamplers is not None:
             x = per_frame(self.upsamplers[0], x, output_size=upsample_size)
         return x
+
+
+@dataclass
+class FeatureCache:
+    """DeepCache-style reuse (Ma et al. 2023, lossy): the input of the last up block.
+
+    A call with ``reuse=False`` (or an empty cache) runs the whole UNet and stores the
+    features entering the last up block; a call with ``reuse=True`` runs only the shallow
+    path (``conv_in``, the first down block, the last up block) on the stored features.
+    """
+
+    features: torch.Tensor | None = None
+    reuse: bool = False
 
 
 class TemporalUNet(nn.Module):
@@ -269,6 +282,7 @@ class TemporalUNet(nn.Module):
         mid_block_additional_residual: torch.Tensor | None = None,
         temporal: Temporal = True,
         repeat_batch_at_mid: int = 1,
+        feature_cache: FeatureCache | None = None,
     ) -> torch.Tensor:
         """sample (b, c, f, h, w); text (b, n, d); ControlNet residuals as (b, c, f, h, w).
 
@@ -278,7 +292,11 @@ class TemporalUNet(nn.Module):
         along the batch before the mid block: the output equals a call on ``sample`` repeated
         k times, for callers whose rows only start to differ in the mid/up blocks (the
         release's CFG halves: reference attention begins in the mid block).
+        ``feature_cache``: opt-in DeepCache-style reuse of deep features (see ``FeatureCache``).
         """
+        if feature_cache is not None and feature_cache.reuse and feature_cache.features is not None:
+            return self._shallow_forward(sample, timestep, encoder_hidden_states, down_block_additional_residuals,
+                                         temporal, repeat_batch_at_mid, feature_cache.features)
         up_factor = 2 ** (len(self.up_blocks) - 1)
         needs_sizes = any(s % up_factor for s in sample.shape[-2:])
         temb = self.time_embed(timestep, sample.shape[0], sample.device)
@@ -307,7 +325,27 @@ class TemporalUNet(nn.Module):
         for i, block in enumerate(self.up_blocks):
             block_skips, skips = skips[-n_res:], skips[:-n_res]
             size = tuple(skips[-1].shape[-2:]) if needs_sizes and skips else None
+            if feature_cache is not None and i == len(self.up_blocks) - 1:
+                feature_cache.features = x
             x = self._run_block(block, x, block_skips, temb, encoder_hidden_states, size, temporal)
+        return self._head(x)
 
+    def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = F.silu(self.conv_norm_out(x))  # GroupNorm on 5-D: statistics across frames
         return per_frame(self.conv_out, x)
+
+    def _shallow_forward(self, sample, timestep, text, down_residuals, temporal, repeat_batch_at_mid,
+                         features: torch.Tensor) -> torch.Tensor:
+        """conv_in + first down block (no downsampler) + last up block on cached deep features."""
+        temb = self.time_embed(timestep, sample.shape[0], sample.device)
+        x = per_frame(self.conv_in, sample)
+        _, block_skips = self.down_blocks[0](x, temb, text, temporal, downsample=False)
+        skips = (x,) + block_skips
+        if down_residuals is not None:
+            skips = tuple(s + r for s, r in zip(skips, down_residuals[: len(skips)]))
+        if repeat_batch_at_mid > 1:
+            k = repeat_batch_at_mid
+            temb, text = temb.repeat(k, 1), text.repeat(k, 1, 1)
+            skips = tuple(s.repeat(k, 1, 1, 1, 1) for s in skips)
+        x = self.up_blocks[-1](features, skips, temb, text, None, temporal)
+        return self._head(x)
