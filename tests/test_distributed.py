@@ -51,7 +51,7 @@ def test_two_processes_equal_one(tmp_path):
         assert frames.shape == single.shape == (40, 64, 64, 3)
         # Equal up to rounding: each rank batches a different set of frames through the
         # ControlNet (per-frame model); the fusion order is the single-process one.
-        assert np.abs(frames - single).max() <= 1e-5
+        assert np.abs(frames - single).max() <= 5e-5  # measured 2.7e-6
     # 40 frames -> 48 padded -> 4 windows: each rank predicted 2 per step (x 2 steps)
     assert int(np.load(tmp_path / "windows0.npy")) == 4 and int(np.load(tmp_path / "windows1.npy")) == 4
 

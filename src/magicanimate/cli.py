@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 import traceback
@@ -32,11 +31,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_weights_parsers(sub)
     add_evaluate_parser(sub)
     add_download_metrics_parser(sub)
-    import importlib.util
+    from .cli_app import add_app_parser  # gradio itself is imported only when the app starts
+    from .cli_train import add_train_parser
 
-    for module, adder in (("cli_train", "add_train_parser"), ("cli_app", "add_app_parser")):
-        if importlib.util.find_spec(f"magicanimate.{module}") is not None:  # TEMP while being written
-            getattr(importlib.import_module(f"magicanimate.{module}"), adder)(sub)
+    add_app_parser(sub)
+    add_train_parser(sub)
     for action in sub.choices.values():
         if not any("--verbose" in a.option_strings for a in action._actions):
             action.add_argument("--verbose", action="store_true", help="show tracebacks and debug logs")

@@ -12,8 +12,12 @@ def fold_frames(x: torch.Tensor) -> torch.Tensor:
 
 
 def unfold_frames(x: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """((b f), c, h, w) -> (b, c, f, h, w)."""
-    return rearrange(x, "(b f) c h w -> b c f h w", f=num_frames)
+    """((b f), c, h, w) -> (b, c, f, h, w), contiguous.
+
+    Contiguous because the cross-frame GroupNorms read it next: eager GroupNorm would copy
+    a permuted view anyway, and compiled graphs require a contiguous input there.
+    """
+    return rearrange(x, "(b f) c h w -> b c f h w", f=num_frames).contiguous()
 
 
 def per_frame(module: torch.nn.Module, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:

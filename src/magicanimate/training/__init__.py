@@ -1,0 +1,13 @@
+"""Training MagicAnimate: stage 1 (appearance encoder + DensePose ControlNet), stage 2 (motion modules).
+
+    from magicanimate.training import load_config, train
+    summary = train(load_config("configs/stage1.yaml", {"data.root": "data/tiktok"}))
+
+Multi-GPU: ``accelerate launch -m magicanimate.training --stage 1 --config configs/stage1.yaml``.
+See docs/training.md.
+"""
+
+from .config import TrainConfig, load_config
+from .trainer import TrainSummary, train
+
+__all__ = ["TrainConfig", "TrainSummary", "load_config", "train"]

@@ -1,0 +1,501 @@
+"""The training loop of both stages (accelerate: one process per GPU, DDP, mixed precision).
+
+Per optimiser step, for each micro-batch:
+  1. encode the target frames and the reference with the frozen VAE (latents x 0.18215);
+  2. draw noise and timesteps t ~ U{0..999}; noise the latents with DDPM (the release's betas);
+  3. predict the noise (appearance encoder on the clean reference at t -> reference attention;
+     ControlNet on the DensePose; temporal UNet, motion modules bypassed for still images);
+  4. loss = MSE(predicted noise, noise) (the epsilon objective); backward.
+Then clip, step the optimiser, the schedule and the EMA; log; checkpoint; sample.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from ..components import Components
+from ..errors import InputError
+from .build import quiet_diffusers, build_starting_models, check_trainable_for_stage
+from .checkpoint import (
+    TrainingState, checkpoint_dir, list_checkpoints, load_checkpoint, prune_checkpoints, resolve_resume,
+    save_checkpoint, save_rng,
+)
+from .config import TrainConfig, save_config
+from .data import DrawSampler, TrainingDataset, collate, load_items
+from .ema import EMA
+from .export import export_release_layout
+from .logger import TrainingLog
+from .model import TrainingModel
+
+log = logging.getLogger(__name__)
+
+VAE_SCALE = 0.18215
+# The noising process of SD 1.5 and the release (DDPM, linear betas 0.00085..0.012).
+DDPM_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="linear",
+                   prediction_type="epsilon")
+
+
+@dataclass
+class TrainSummary:
+    """What a run did (also written to summary.json)."""
+
+    output: str
+    weights: str | None
+    start_step: int
+    steps: int
+    stopped: str  # "max_steps", "time_budget" or "signal"
+    steps_per_second: float
+    final_loss: float | None
+    rank_digests: list[str]
+
+
+def _seed_for(*parts: int) -> int:
+    """A 63-bit seed derived from integers (numpy SeedSequence: well mixed, platform independent)."""
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def params_digest(named: dict[str, torch.Tensor]) -> str:
+    """SHA-256 of the trained parameters (names and float32 bytes): equal on every rank after a step."""
+    h = hashlib.sha256()
+    for name in sorted(named):
+        h.update(name.encode())
+        h.update(named[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class Trainer:
+    """One training run; ``run()`` trains to ``max_steps`` or the time budget, then exports."""
+
+    def __init__(self, cfg: TrainConfig, *, resume: str | None = None):
+        from accelerate import Accelerator
+        from accelerate.utils import DistributedDataParallelKwargs
+
+        self.t0 = time.monotonic()
+        self.cfg = cfg.check()
+        check_trainable_for_stage(cfg.stage, cfg.model.trainable)
+        self.accelerator = Accelerator(
+            mixed_precision=cfg.mixed_precision,
+            gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=cfg.ddp_find_unused_parameters)],
+        )
+        acc = self.accelerator
+        self.device = acc.device
+        self.weight_dtype = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(cfg.mixed_precision, torch.float32)
+        self.output = Path(cfg.output)
+        self.resume_from = resolve_resume(resume, self.output) if resume else None
+        if self.resume_from is None and list_checkpoints(self.output):
+            raise InputError(f"{self.output} already holds checkpoints: continue with --resume, or choose "
+                             "another --output")
+        if acc.is_main_process:
+            self.output.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.output / "config.yaml")
+        acc.wait_for_everyone()
+
+        # Models.
+        self.start = build_starting_models(cfg.model, seed=cfg.seed)
+        for note in self.start.notes:
+            log.info(note)
+        net = TrainingModel(self.start.unet, self.start.controlnet, self.start.appearance_encoder,
+                            use_motion_modules=cfg.stage == 2)
+        self.trainable_names = net.select_trainable(cfg.model.trainable)
+        net.train()
+        if cfg.model.gradient_checkpointing:
+            net.unet.enable_gradient_checkpointing()
+            net.controlnet.enable_gradient_checkpointing()
+            net.appearance_encoder.enable_gradient_checkpointing()
+        self._cast_frozen(net)
+        with quiet_diffusers():  # diffusers warns on every dtype cast of its models
+            self.vae = self.start.vae.to(self.device, self.weight_dtype).eval().requires_grad_(False)
+        text_encoder = self.start.text_encoder.to(self.device, self.weight_dtype).eval().requires_grad_(False)
+        self.text = self._empty_prompt(text_encoder)  # (1, 77, d)
+
+        # Optimiser and schedule.
+        params = [p for p in net.parameters() if p.requires_grad]
+        lr = cfg.optim.learning_rate
+        if cfg.optim.scale_lr:
+            lr *= cfg.batch_size * cfg.gradient_accumulation_steps * acc.num_processes
+        optimizer = self._optimizer(params, lr)
+        from diffusers import DDPMScheduler
+        from diffusers.optimization import get_scheduler
+
+        self.lr_scheduler = get_scheduler(cfg.optim.lr_scheduler, optimizer, num_warmup_steps=cfg.optim.lr_warmup_steps,
+                                          num_training_steps=cfg.max_steps)
+        self.noise_scheduler = DDPMScheduler(**DDPM_CONFIG)
+        self.model, self.optimizer = acc.prepare(net, optimizer)
+        self.net: TrainingModel = acc.unwrap_model(self.model)
+        self.named_trainable = {n: p for n, p in self.net.named_parameters() if p.requires_grad}
+        self.ema = (EMA(list(self.named_trainable.items()), decay=cfg.ema.decay, warmup=cfg.ema.warmup)
+                    if cfg.ema.enabled else None)
+
+        # Resume.
+        self.step, self.elapsed_before = 0, 0.0
+        if self.resume_from is not None:
+            state = load_checkpoint(self.resume_from, named_params=self.named_trainable, optimizer=self.optimizer,
+                                    scheduler=self.lr_scheduler, scaler=acc.scaler, ema=self.ema,
+                                    rank=acc.process_index)
+            self.step, self.elapsed_before = state.step, state.elapsed_seconds
+            log.info("resumed from %s at step %d", self.resume_from, self.step)
+        self.start_step = self.step
+        self.saved_step = self.step if self.resume_from else None  # step of the newest checkpoint
+
+        # Data.
+        items, problems = load_items(cfg.data, cfg.data.split)
+        self.items = items
+        if problems and acc.is_main_process:
+            (self.output / "data_problems.txt").write_text("\n".join(problems) + "\n")
+            log.warning("%d dataset entries skipped (see %s)", len(problems), self.output / "data_problems.txt")
+        self.dataset = TrainingDataset(items, cfg.data, seed=cfg.seed)
+        self.reported: set[str] = set()
+        self.log = (TrainingLog(self.output, resume_step=self.step if self.resume_from else None,
+                                tensorboard=cfg.tensorboard)
+                    if acc.is_main_process else None)
+        self.fixed_batch = self._fixed_batch() if cfg.fixed_batch_every and acc.is_main_process else None
+        self.validation = None
+        if cfg.validation.every and acc.is_main_process:
+            from .validation import validation_inputs
+
+            self.validation = validation_inputs(cfg, items)
+        self._stop_signal = False
+
+    # ------------------------------------------------------------------ setup helpers
+    def _cast_frozen(self, net: TrainingModel) -> None:
+        """In mixed precision, store frozen weights in the half dtype, except those exported from memory."""
+        if self.weight_dtype == torch.float32:
+            return
+        keep = self._written_from_memory(net)
+        with torch.no_grad():
+            for name, param in net.named_parameters():
+                if not param.requires_grad and not keep(name):
+                    param.data = param.data.to(self.weight_dtype)
+
+    def _written_from_memory(self, net: TrainingModel):
+        """Predicate on parameter names: exported from the live model (so kept in float32)."""
+        sources = self.start.sources
+        trains = {part: net.trains(part) for part in ("unet", "controlnet", "appearance_encoder")}
+        whole = self._whole_unet_export(net)
+
+        def keep(name: str) -> bool:
+            part = name.split(".")[0]
+            if part == "unet":
+                if "motion_modules" in name:
+                    return trains["unet"] or sources["temporal_attention"] is None
+                return whole and (trains["unet"] or sources["temporal_attention"] is None)
+            key = "appearance_encoder" if part == "appearance_encoder" else "controlnet"
+            return trains[part] or sources[key] is None
+
+        return keep
+
+    def _whole_unet_export(self, net: TrainingModel) -> bool:
+        """temporal_attention.ckpt must hold the whole UNet (spatial weights not SD 1.5's)."""
+        spatial_trains = any(p.requires_grad for n, p in net.unet.named_parameters() if "motion_modules" not in n)
+        return self.start.unet_spatial_from_checkpoint or spatial_trains
+
+    def _empty_prompt(self, text_encoder: torch.nn.Module) -> torch.Tensor:
+        tok = self.start.tokenizer
+        ids = tok("", padding="max_length", max_length=tok.model_max_length, truncation=True,
+                  return_tensors="pt").input_ids.to(self.device)
+        with torch.no_grad():
+            return text_encoder(ids)[0].float()
+
+    def _optimizer(self, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
+        o = self.cfg.optim
+        kwargs = dict(lr=lr, betas=(o.adam_beta1, o.adam_beta2), eps=o.adam_epsilon, weight_decay=o.weight_decay)
+        if o.use_8bit_adam:
+            try:
+                import bitsandbytes as bnb
+            except ImportError as err:
+                raise InputError("optim.use_8bit_adam needs the bitsandbytes package (pip install bitsandbytes)"
+                                 ) from err
+            return bnb.optim.AdamW8bit(params, **kwargs)
+        return torch.optim.AdamW(params, **kwargs)
+
+    def _loader(self) -> Iterator[dict[str, Any]]:
+        from torch.utils.data import DataLoader
+
+        cfg, acc = self.cfg, self.accelerator
+        sampler = DrawSampler(start_micro_batch=self.step * cfg.gradient_accumulation_steps,
+                              rank=acc.process_index, world_size=acc.num_processes, batch_size=cfg.batch_size)
+        workers = cfg.data.num_workers
+        # Workers are spawned, not forked: forking a rank that already runs gloo/OpenMP threads
+        # can leave a child holding a lock forever (an intermittent hang seen in 2-process runs).
+        loader = DataLoader(self.dataset, batch_size=cfg.batch_size, sampler=sampler, num_workers=workers,
+                            collate_fn=collate, persistent_workers=workers > 0,
+                            prefetch_factor=2 if workers > 0 else None,
+                            multiprocessing_context="spawn" if workers > 0 else None)
+        return iter(loader)
+
+    def _fixed_batch(self) -> dict[str, Any]:
+        samples = [self.dataset.sample(i, stream=1) for i in range(self.cfg.fixed_batch_size)]
+        return collate(samples)
+
+    # ------------------------------------------------------------------ one micro-batch
+    @torch.no_grad()
+    def _encode(self, frames: torch.Tensor, eps: torch.Tensor | None) -> torch.Tensor:
+        """uint8 (n, H, W, 3) -> latents (n, 4, H/8, W/8) float32: posterior sample (eps given) or mean."""
+        x = rearrange(frames.to(self.device), "n h w c -> n c h w").to(self.weight_dtype) / 127.5 - 1
+        out = []
+        for start in range(0, x.shape[0], self.cfg.vae_chunk):
+            posterior = self.vae.encode(x[start:start + self.cfg.vae_chunk]).latent_dist
+            z = posterior.mean if eps is None else posterior.mean + posterior.std * eps[start:start + self.cfg.vae_chunk]
+            out.append(z.float() * VAE_SCALE)
+        return torch.cat(out)
+
+    def _inputs(self, batch: dict[str, Any], generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Model inputs and the noise target of a batch; randomness from ``generator`` (CPU) only."""
+        b, f, height, width = batch["target"].shape[:4]
+        h, w = height // 8, width // 8
+        eps = torch.randn((b * f, 4, h, w), generator=generator).to(self.device, self.weight_dtype)
+        noise = torch.randn((b, 4, f, h, w), generator=generator).to(self.device)
+        timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), generator=generator)
+        keep = torch.rand(b, generator=generator) >= self.cfg.model.reference_dropout
+        latents = rearrange(self._encode(rearrange(batch["target"], "b f h w c -> (b f) h w c"), eps),
+                            "(b f) c h w -> b c f h w", f=f)
+        timesteps = timesteps.to(self.device)
+        return {
+            "noisy": self.noise_scheduler.add_noise(latents, noise, timesteps),
+            "timesteps": timesteps,
+            "reference": self._encode(batch["reference"], None),  # clean latent, as at inference
+            "control": rearrange(batch["control"].to(self.device), "b f h w c -> b c f h w").float() / 255.0,
+            "text": self.text.expand(b, -1, -1),
+            "temporal": batch["temporal"].to(self.device),
+            "keep_reference": keep.to(self.device),
+            "noise": noise,
+        }
+
+    def _loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        noise = inputs.pop("noise")
+        pred = model(**inputs)
+        return F.mse_loss(pred.float(), noise.float())
+
+    def fixed_batch_loss(self) -> float:
+        """Loss of the fixed batch (fixed noise and timesteps) under the current weights."""
+        generator = torch.Generator().manual_seed(_seed_for(self.cfg.seed, 3))
+        inputs = self._inputs(self.fixed_batch, generator)
+        with torch.no_grad(), self.accelerator.autocast():
+            loss = self._loss(self.net, inputs).item()
+        self.net.bank.clear()
+        return loss
+
+    # ------------------------------------------------------------------ the loop
+    def run(self) -> TrainSummary:
+        """Train until max_steps, the time budget or SIGTERM; checkpoint, export, summarise."""
+        cfg, acc = self.cfg, self.accelerator
+        self._install_signal_handler()
+        batches = self._loader()
+        budget = cfg.time_budget_seconds()
+        run_start, step_times, last_loss, stopped = time.monotonic(), [], None, "max_steps"
+        checkpoint_seconds = 0.0
+        if self.log is not None and self.fixed_batch is not None and self.step == 0:
+            self.log.log(step=0, fixed_loss=self.fixed_batch_loss(), lr=self.lr_scheduler.get_last_lr()[0])
+        while self.step < cfg.max_steps:
+            t_step = time.monotonic()
+            losses, stills = [], 0
+            for micro in range(cfg.gradient_accumulation_steps):
+                batch = next(batches)
+                self._report_errors(batch["errors"])
+                stills += sum(kind != "video" for kind in batch["kind"])
+                m = self.step * cfg.gradient_accumulation_steps + micro
+                generator = torch.Generator().manual_seed(_seed_for(cfg.seed, 2, m, acc.process_index))
+                with acc.accumulate(self.model):
+                    loss = self._loss(self.model, self._inputs(batch, generator))
+                    acc.backward(loss)
+                    if acc.sync_gradients:
+                        if cfg.optim.max_grad_norm > 0:
+                            acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm)
+                        self.optimizer.step()
+                        if not acc.optimizer_step_was_skipped:
+                            self.lr_scheduler.step()
+                        self.optimizer.zero_grad(set_to_none=True)
+                self.net.bank.clear()  # kept through backward (checkpointed layers read it)
+                losses.append(loss.detach())
+            self.step += 1
+            if self.ema is not None:
+                self.ema.update()
+            last_loss = acc.gather(torch.stack(losses).mean()[None]).mean().item()
+            step_times.append(time.monotonic() - t_step)
+            self._after_step(last_loss, step_times[-1], stills)
+
+            if self.step % cfg.checkpoint_every == 0 and self.step < cfg.max_steps:
+                t = time.monotonic()
+                self.save_checkpoint()
+                checkpoint_seconds = time.monotonic() - t
+            if cfg.validation.every and self.step % cfg.validation.every == 0 and self.step < cfg.max_steps:
+                self.write_validation()
+            reason = self._should_stop(budget, step_times, checkpoint_seconds)
+            if reason:
+                stopped = reason
+                break
+
+        # Decided from state every rank shares, never from the output folder: rank 0 may
+        # already be writing this step's checkpoint when a slower rank would look there.
+        if self.saved_step != self.step:
+            self.save_checkpoint()
+        del batches  # stops the DataLoader workers
+        weights = self.export()
+        if cfg.validation.every and stopped == "max_steps":  # not when the time is up
+            self.write_validation()
+        done = self.step - self.start_step
+        timed = step_times[1:] or step_times  # the first step includes warm-up (workers, allocations)
+        rate = len(timed) / sum(timed) if timed and sum(timed) > 0 else 0.0
+        from accelerate.utils import gather_object
+
+        digests = gather_object([params_digest(self.named_trainable)])
+        summary = TrainSummary(str(self.output), str(weights) if weights else None, self.start_step, done, stopped,
+                               rate, last_loss, digests)
+        if acc.is_main_process:
+            self.log.plot()
+            self.log.close()
+            (self.output / "summary.json").write_text(json.dumps(summary.__dict__, indent=2))
+        acc.wait_for_everyone()
+        self._restore_signal_handler()
+        acc.end_training()
+        return summary
+
+    def _after_step(self, loss: float, seconds: float, stills: int) -> None:
+        cfg = self.cfg
+        if self.log is None:
+            return
+        fixed = (self.fixed_batch_loss() if self.fixed_batch is not None and self.step % cfg.fixed_batch_every == 0
+                 else None)
+        if self.step % cfg.log_every == 0 or fixed is not None:
+            samples = cfg.batch_size * cfg.gradient_accumulation_steps * self.accelerator.num_processes
+            self.log.log(step=self.step, loss=loss, fixed_loss=fixed, lr=float(self.lr_scheduler.get_last_lr()[0]),
+                         samples=samples, images=stills,
+                         step_seconds=round(seconds, 4),
+                         elapsed_seconds=round(self.elapsed_before + time.monotonic() - self.t0, 2))
+        if self.step % cfg.plot_every == 0:
+            self.log.plot()
+        if not math.isfinite(loss):
+            log.warning("step %d: loss is %s", self.step, loss)
+
+    def _report_errors(self, errors: list[str]) -> None:
+        new = [e for e in errors if e not in self.reported]
+        if not new:
+            return
+        self.reported.update(new)
+        rank = self.accelerator.process_index
+        with (self.output / "skipped.txt").open("a") as f:
+            for line in new:
+                f.write(f"step {self.step} rank {rank}: {line}\n")
+        for line in new:
+            log.warning("skipped unreadable training item: %s", line)
+
+    def _should_stop(self, budget: float | None, step_times: list[float], checkpoint_seconds: float) -> str | None:
+        """'time_budget' or 'signal' when the run must stop now (decided by the main process)."""
+        reason = 0
+        if self._stop_signal:
+            reason = 2
+        elif budget is not None:
+            # Leave room for two more steps' worth of time plus a checkpoint and the export.
+            margin = 2 * max(step_times[-5:]) + 2 * checkpoint_seconds
+            if time.monotonic() - self.t0 + margin >= budget:
+                reason = 1
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast
+
+            reason = int(broadcast(torch.tensor([reason], device=self.device), from_process=0).item())
+        return {0: None, 1: "time_budget", 2: "signal"}[reason]
+
+    def _install_signal_handler(self) -> None:
+        self._previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+            def handler(signum, frame):  # finish the step, checkpoint, export, exit
+                self._stop_signal = True
+
+            self._previous_handler = signal.signal(signal.SIGTERM, handler)
+
+    def _restore_signal_handler(self) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGTERM, self._previous_handler)
+
+    # ------------------------------------------------------------------ outputs
+    def save_checkpoint(self) -> Path:
+        """Checkpoint of the current step (main writes; every rank adds its RNG state)."""
+        acc = self.accelerator
+        folder = checkpoint_dir(self.output, self.step)
+        if acc.is_main_process:
+            save_checkpoint(folder, trainable=self.named_trainable, optimizer=self.optimizer,
+                            scheduler=self.lr_scheduler, scaler=acc.scaler, ema=self.ema,
+                            state=TrainingState(self.step, self.elapsed_before + time.monotonic() - self.t0),
+                            config=self.cfg.to_dict())
+        acc.wait_for_everyone()
+        save_rng(folder, acc.process_index)
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            prune_checkpoints(self.output, self.cfg.keep_checkpoints)
+        self.saved_step = self.step
+        return folder
+
+    def _export_state(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Full state dicts of the parts with EMA weights substituted for the trained tensors."""
+        if self.ema is None:
+            return {}
+        state: dict[str, dict[str, torch.Tensor]] = {}
+        for part in ("unet", "controlnet", "appearance_encoder"):
+            shadow = {n[len(part) + 1:]: t for n, t in self.ema.shadow.items() if n.startswith(part + ".")}
+            if shadow:
+                full = dict(getattr(self.net, part).state_dict())
+                full.update(shadow)
+                state[part] = full
+        return state
+
+    def export(self) -> Path | None:
+        """Write weights/ in the release layout (main process); returns its path."""
+        acc = self.accelerator
+        target = self.output / "weights"
+        if acc.is_main_process:
+            net = self.net
+            export_release_layout(
+                target, pretrained=Path(self.cfg.model.pretrained), unet=net.unet,
+                appearance_encoder=net.appearance_encoder, controlnet=net.controlnet, state=self._export_state(),
+                rewrite={"appearance_encoder": net.trains("appearance_encoder"), "controlnet": net.trains("controlnet"),
+                         "temporal_attention": net.trains("unet")},
+                sources=self.start.sources, whole_unet=self._whole_unet_export(net),
+                link_mode=self.cfg.link_untouched,
+            )
+        acc.wait_for_everyone()
+        return target
+
+    def write_validation(self) -> Path | None:
+        """Sample video of the current (EMA) weights into samples/step_N.mp4 (main process)."""
+        from contextlib import nullcontext
+
+        from .validation import sampling_model, write_sample
+
+        acc = self.accelerator
+        path = None
+        if acc.is_main_process and self.validation is not None:
+            net = self.net
+            components = Components(tokenizer=self.start.tokenizer, text_encoder=self.start.text_encoder,
+                                    vae=self.vae, unet=net.unet, appearance_encoder=net.appearance_encoder,
+                                    controlnet=net.controlnet)
+            net.eval()
+            try:
+                with (self.ema.swapped_in() if self.ema is not None else nullcontext()), acc.autocast():
+                    model = sampling_model(components, device=self.device)
+                    path = write_sample(self.output / "samples" / f"step_{self.step:06d}.mp4", model,
+                                        self.validation, self.cfg)
+            finally:
+                net.install_processors()  # the inference pipeline installed its own
+                net.train()
+        acc.wait_for_everyone()
+        return path
+
+
+def train(cfg: TrainConfig, *, resume: str | None = None) -> TrainSummary:
+    """Run one training job (both stages; see ``TrainConfig``)."""
+    return Trainer(cfg, resume=resume).run()
