@@ -154,3 +154,52 @@ def test_tiny_weights_builder_makes_a_working_release_layout(tmp_path):
     model = MagicAnimate.from_pretrained(tmp_path / "tiny", device="cpu")
     result = model(case_a("source_image"), case_a("control")[:4], steps=1, size=64)
     assert result.frames.shape == (4, 64, 64, 3) and result.frames.std() > 0.01
+
+
+def test_download_lays_out_the_release_and_verifies_sizes(tmp_path, monkeypatch, capsys):
+    """`magicanimate download` against a stand-in Hub that serves small files."""
+    import huggingface_hub
+
+    from magicanimate.weights import HUB_FILES, WeightPaths
+
+    served = {}
+
+    def fake_download(repo, filename, local_dir):
+        path = Path(local_dir) / filename
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x" * (len(repo) + len(filename)))
+        served[(repo, filename)] = path.stat().st_size
+        return str(path)
+
+    class Meta:
+        def __init__(self, size):
+            self.size = size
+
+    sizes = {}
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_url", lambda repo, filename: (repo, filename))
+    monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda key: Meta(sizes.get(key, served[key])))
+    assert main(["download", "--to", str(tmp_path / "w")]) == 0
+    assert len(served) == sum(len(f) for f in HUB_FILES.values())
+    paths = WeightPaths.release_layout(tmp_path / "w")
+    assert paths.temporal_attention.is_file() and (paths.unet / "config.json").is_file()
+    capsys.readouterr()
+    sizes[("zcxu-eric/MagicAnimate", "temporal_attention/temporal_attention.ckpt")] = 10**9  # truncated file
+    assert main(["download", "--to", str(tmp_path / "w")]) == 1
+    assert "temporal_attention.ckpt has" in capsys.readouterr().err
+
+
+def test_out_of_memory_names_the_options_that_help(tmp_path, inputs, monkeypatch, capsys):
+    import torch
+
+    from magicanimate import pipeline
+
+    def exhausted(self, *args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(pipeline.MagicAnimate, "__call__", exhausted)
+    code = animate("--reference", str(inputs["ref.png"]), "--motion", str(inputs["motion.mp4"]),
+                   "--output", str(tmp_path / "x.mp4"))
+    err = capsys.readouterr().err
+    assert code == 1 and "out of memory" in err and "--size" in err and "Traceback" not in err
+    assert not (tmp_path / "x.mp4").exists()
