@@ -11,8 +11,8 @@ from typing import Sequence
 from . import __version__
 from .errors import InputError, MagicAnimateError
 
-OOM_HINT = ("out of memory: lower --size or the number of frames (--max-frames), "
-            "use --dtype float16 on a GPU, or run on a device with more memory")
+OOM_HINT = ("out of memory: use --offload (models on the GPU one at a time) and --vae-tiling, "
+            "--dtype float16 on a GPU, or lower --size")
 
 
 def build_parser() -> argparse.ArgumentParser:

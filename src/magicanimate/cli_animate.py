@@ -120,6 +120,10 @@ def add_animate_parser(subparsers) -> None:
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     m.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"],
                    help="auto = float16 on CUDA, float32 on CPU")
+    m.add_argument("--offload", action="store_true",
+                   help="keep models in CPU memory, each on the GPU only while it runs (less GPU memory)")
+    m.add_argument("--vae-tiling", action="store_true",
+                   help="decode large frames tile by tile (less memory; slightly changes the output)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run_animate)
 
@@ -252,7 +256,8 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Pat
     return out
 
 
-def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool):
+def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool, offload: bool = False,
+               vae_tiling: bool = False):
     """Load MagicAnimate for the command line, with a short status line."""
     import torch
 
@@ -269,6 +274,10 @@ def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool):
     report = model.components.temporal_report
     if report is not None:
         _say(quiet, f"temporal_attention.ckpt: {report.path}, {report.loaded} tensors")
+    if offload:
+        model.enable_model_offload()
+    if vae_tiling:
+        model.enable_vae_tiling()
     _say(quiet, f"loaded in {time.perf_counter() - start:.1f} s")
     torch.set_grad_enabled(False)
     return model
@@ -289,7 +298,8 @@ def run_animate(args: argparse.Namespace) -> int:
         from .distributed import split_from_environment
 
         split = split_from_environment()
-        model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet or split.rank != 0)
+        model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet or split.rank != 0,
+                           offload=args.offload, vae_tiling=args.vae_tiling)
         run_job(model, job, quiet=args.quiet, split=split)
         return 0
     return run_batch(jobs, args)
@@ -302,7 +312,8 @@ def run_batch(jobs: list[Job], args: argparse.Namespace) -> int:
     for i, job in enumerate(jobs):
         if job not in todo:
             status[i] = ("skipped", "output exists")
-    model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet) if todo else None
+    model = (load_model(args.weights, args.device, args.dtype, quiet=args.quiet, offload=args.offload,
+                        vae_tiling=args.vae_tiling) if todo else None)
     for i, job in enumerate(jobs):
         if i in status:
             continue

@@ -132,6 +132,27 @@ class MagicAnimate:
         self.denoiser.controlnet = torch.compile(controlnet, backend=backend, mode=mode)
         return self
 
+    def enable_model_offload(self) -> "MagicAnimate":
+        """Keep the models in CPU memory and move each to the device only while it runs.
+
+        Lowers peak accelerator memory to the largest model (the temporal UNet) plus
+        activations, at the cost of host-device copies every step. Same results.
+        """
+        from .offload import ModelOffload
+
+        c = self.components
+        self._offload = ModelOffload(self.device)
+        for model in (c.text_encoder, c.appearance_encoder, c.controlnet, c.unet):
+            self._offload.register(model)
+        self._offload.register(c.vae, triggers=[c.vae.encoder, c.vae.post_quant_conv])
+        return self
+
+    def enable_vae_tiling(self) -> "MagicAnimate":
+        """Decode (and encode) large frames tile by tile (diffusers' VAE tiling; blends tile seams,
+        so results change slightly). Use ``decode_chunk_size=1`` to also decode one frame at a time."""
+        self.components.vae.enable_tiling()
+        return self
+
     # ------------------------------------------------------------------ encoders
     def text_embedding(self) -> torch.Tensor:
         """CLIP embedding of the empty prompt (1, 77, d); the release's only prompt."""
