@@ -157,6 +157,42 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+LOSSY_MODES = {  # name -> (keyword arguments, steps as a fraction of the faithful run's)
+    "dpmsolver++ (half the steps)": ({"scheduler": "dpmsolver++"}, 0.5),
+    "unipc (half the steps)": ({"scheduler": "unipc"}, 0.5),
+    "deep cache, interval 2": ({"deep_cache_interval": 2}, 1.0),
+    "deep cache, interval 3": ({"deep_cache_interval": 3}, 1.0),
+    "overlap 0": ({"overlap": 0}, 1.0),
+    "overlap 8": ({"overlap": 8}, 1.0),
+}
+
+
+def lossy_sweep(model, *, frames: int, image_size: int, steps: int, guidance_scale: float) -> list[dict]:
+    """Time each lossy mode and its PSNR against the faithful video (same inputs and seed)."""
+    from .demo import synthetic_reference
+    from .densepose_render import render_motion
+
+    reference = synthetic_reference((image_size, image_size))
+    motion = render_motion(frames, (image_size, image_size), seed=1)
+
+    def timed(**kw):
+        _sync(model.device)
+        start = time.perf_counter()
+        out = model(reference, motion, guidance_scale=guidance_scale, seed=1, size=image_size, **kw).frames
+        _sync(model.device)
+        return out, time.perf_counter() - start
+
+    faithful, base = timed(steps=steps)
+    rows = [{"mode": "faithful (DDIM)", "steps": steps, "seconds": base, "speedup": 1.0, "psnr_db": float("inf")}]
+    for name, (kw, fraction) in LOSSY_MODES.items():
+        n = max(1, round(steps * fraction))
+        out, seconds = timed(steps=n, **kw)
+        mse = float(np.mean((out - faithful) ** 2))
+        rows.append({"mode": name, "steps": n, "seconds": seconds, "speedup": base / seconds,
+                     "psnr_db": 10 * np.log10(1.0 / mse) if mse > 0 else float("inf")})
+    return rows
+
+
 def run_once(model, size: ModelSize, *, frames: int, image_size: int, steps: int, guidance_scale: float,
              exact_savings: bool, peak_tflops: float) -> RunResult:
     """Time one pipeline call (models loaded) and measure its peak memory."""
@@ -244,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     p.add_argument("--no-baseline", action="store_true", help="skip the run with exact savings off")
     p.add_argument("--lengths", help="comma-separated frame counts: measure peak memory growth instead")
+    p.add_argument("--lossy", action="store_true",
+                   help="time each lossy fast mode and its PSNR against the faithful output instead")
     p.add_argument("--json", help="write results as JSON to this path ('-' = stdout)")
     p.add_argument("--markdown", help="append the table, with the command, to this markdown file")
     p.add_argument("--quiet", action="store_true")
@@ -263,6 +301,18 @@ def main(argv: list[str] | None = None) -> int:
         table = "| frames | peak MB | input+output arrays MB | s |\n|---|---|---|---|\n" + "\n".join(
             f"| {r['frames']} | {r['peak_memory_mb']:.0f} | {r['input_output_arrays_mb']:.0f} | {r['seconds']:.1f} |"
             for r in report["sweep"])
+    elif args.lossy:
+        from .pipeline import MagicAnimate
+        from .random_weights import random_components
+
+        model = MagicAnimate(random_components(SIZES[args.config], device=device, dtype=dtype),
+                             device=device, dtype=dtype)
+        rows = lossy_sweep(model, frames=args.frames, image_size=args.size, steps=args.steps,
+                           guidance_scale=args.guidance_scale)
+        report = {**meta, "config": args.config, "frames": args.frames, "size": args.size, "lossy": rows}
+        table = "| mode | steps | s | speed-up | PSNR vs faithful (dB) |\n|---|---|---|---|---|\n" + "\n".join(
+            f"| {r['mode']} | {r['steps']} | {r['seconds']:.1f} | {r['speedup']:.2f}x | {r['psnr_db']:.1f} |"
+            for r in rows)
     else:
         from .pipeline import MagicAnimate
         from .random_weights import random_components
