@@ -44,6 +44,9 @@ def test_every_output_kind(tmp_path, inputs, name):
     if name != "frames":
         assert probe_video(out)["fps"] == pytest.approx(12, rel=0.02)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+    import torch
+
+    assert torch.is_grad_enabled()  # no global autograd switch left behind for the caller
 
 
 def test_grid_array_fps_and_overwrite(tmp_path, inputs, capsys):

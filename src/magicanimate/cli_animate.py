@@ -259,8 +259,6 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Pat
 def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool, offload: bool = False,
                vae_tiling: bool = False):
     """Load MagicAnimate for the command line, with a short status line."""
-    import torch
-
     from .pipeline import MagicAnimate
 
     from .distributed import local_device
@@ -279,7 +277,6 @@ def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool, off
     if vae_tiling:
         model.enable_vae_tiling()
     _say(quiet, f"loaded in {time.perf_counter() - start:.1f} s")
-    torch.set_grad_enabled(False)
     return model
 
 
