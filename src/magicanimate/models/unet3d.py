@@ -85,6 +85,19 @@ def _spatial_transformer(channels: int, heads: int, cfg: TemporalUNetConfig) -> 
     )
 
 
+def _spatial_transformers(channels: int, heads: int | None, n: int, cfg: TemporalUNetConfig) -> nn.ModuleList | None:
+    """The ``n`` spatial transformers of a block (None for blocks without attention)."""
+    return nn.ModuleList(_spatial_transformer(channels, heads, cfg) for _ in range(n)) if heads else None
+
+
+def _motion_modules(channels: int, n: int, cfg: TemporalUNetConfig) -> nn.ModuleList:
+    """The ``n`` motion modules of a block, one after each resnet (+ attention)."""
+    return nn.ModuleList(
+        MotionModule(channels, cfg.motion_module_heads, cfg.motion_module_blocks, cfg.motion_module_max_len)
+        for _ in range(n)
+    )
+
+
 def _run_spatial_transformer(
     transformer: Transformer2DModel, x: torch.Tensor, text: torch.Tensor
 ) -> torch.Tensor:
@@ -120,13 +133,8 @@ class DownBlock3D(nn.Module):
             ResnetBlock3D(cin if i == 0 else cout, cout, temb, groups=cfg.norm_num_groups, eps=cfg.norm_eps)
             for i in range(n)
         )
-        self.attentions = (
-            nn.ModuleList(_spatial_transformer(cout, heads, cfg) for _ in range(n)) if heads else None
-        )
-        self.motion_modules = nn.ModuleList(
-            MotionModule(cout, cfg.motion_module_heads, cfg.motion_module_blocks, cfg.motion_module_max_len)
-            for _ in range(n)
-        )
+        self.attentions = _spatial_transformers(cout, heads, n, cfg)
+        self.motion_modules = _motion_modules(cout, n, cfg)
         self.downsamplers = (
             nn.ModuleList([Downsample2D(cout, use_conv=True, out_channels=cout,
                                         padding=cfg.downsample_padding, name="op")])
@@ -180,13 +188,8 @@ class UpBlock3D(nn.Module):
             )
             for i in range(n)
         )
-        self.attentions = (
-            nn.ModuleList(_spatial_transformer(cout, heads, cfg) for _ in range(n)) if heads else None
-        )
-        self.motion_modules = nn.ModuleList(
-            MotionModule(cout, cfg.motion_module_heads, cfg.motion_module_blocks, cfg.motion_module_max_len)
-            for _ in range(n)
-        )
+        self.attentions = _spatial_transformers(cout, heads, n, cfg)
+        self.motion_modules = _motion_modules(cout, n, cfg)
         self.upsamplers = (
             nn.ModuleList([Upsample2D(cout, use_conv=True, out_channels=cout)]) if add_upsample else None
         )
