@@ -498,4 +498,21 @@ class Trainer:
 
 def train(cfg: TrainConfig, *, resume: str | None = None) -> TrainSummary:
     """Run one training job (both stages; see ``TrainConfig``)."""
-    return Trainer(cfg, resume=resume).run()
+    trainer = Trainer(cfg, resume=resume)
+    summary = trainer.run()
+    _shut_down_process_group()  # while the trainer (and its DDP reducer) is still alive
+    return summary
+
+
+def _shut_down_process_group() -> None:
+    """Finish pending collectives and shut the process group down explicitly.
+
+    Left to garbage collection, the DDP reducer's Gloo process group is destroyed with the
+    GIL held while a Gloo worker thread still needs the GIL to release a finished
+    collective's tensors: an intermittent hang at exit of multi-process runs.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+        dist.destroy_process_group()
