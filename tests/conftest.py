@@ -28,3 +28,12 @@ def require(path: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_weights() -> Path:
     return require(TINY_WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests on one torch thread (tiny models on shared cores: several times faster)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

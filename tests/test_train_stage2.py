@@ -28,11 +28,8 @@ STEPS = 16
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on shared cores: one thread is several times faster
-    yield
-    torch.set_num_threads(threads)
+def one_thread(one_torch_thread):
+    """Every test here runs on one torch thread (see conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,7 @@ from einops import rearrange
 from PIL import Image
 
 from magicanimate.errors import InputError
+from magicanimate.videoio import frames_to_uint8
 
 Video = Union[np.ndarray, torch.Tensor]
 
@@ -19,15 +20,7 @@ Video = Union[np.ndarray, torch.Tensor]
 def to_uint8(video: Video, *, name: str = "video") -> np.ndarray:
     """(F, H, W, 3) video as uint8: uint8 is kept, floats in [0, 1] become round(255·x)."""
     array = video.detach().cpu().numpy() if isinstance(video, torch.Tensor) else np.asarray(video)
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise InputError(f"{name} must have shape (frames, height, width, 3), got {array.shape}")
-    if array.shape[0] == 0:
-        raise InputError(f"{name} has no frames")
-    if array.dtype == np.uint8:
-        return array
-    if not np.issubdtype(array.dtype, np.floating):
-        raise InputError(f"{name} must be uint8 or float in [0, 1], got dtype {array.dtype}")
-    return np.rint(np.clip(array, 0.0, 1.0) * 255.0).astype(np.uint8)
+    return frames_to_uint8(array, name=name)
 
 
 def to_float(video: Video, *, name: str = "video") -> np.ndarray:
