@@ -267,6 +267,24 @@ def _sweep(args: argparse.Namespace) -> list[dict]:
     return out
 
 
+def memory_options(args: argparse.Namespace) -> list[dict]:
+    """Estimated peak device memory of each small-GPU option (``memory_estimate.OPTIONS``)."""
+    from .memory_estimate import OPTIONS, estimate_peak_memory, meta_model
+
+    dtype = {"auto": torch.float16, "float32": torch.float32, "float16": torch.float16,
+             "bfloat16": torch.bfloat16}[args.dtype]
+    model = meta_model(SIZES[args.config], dtype)
+    rows = []
+    for name, options in OPTIONS.items():
+        estimate = estimate_peak_memory(model, frames=args.frames, height=args.size, width=args.size,
+                                        guidance_scale=args.guidance_scale, config=args.config, options=name,
+                                        **options)
+        rows.append({**asdict(estimate), "peak_gib": estimate.peak_gib})
+        if not args.quiet:
+            print(f"{name:45s} {estimate.peak_gib:6.2f} GiB (peak during {estimate.peak_phase})", file=sys.stderr)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print/save the results."""
     p = argparse.ArgumentParser(prog="python -m magicanimate.bench", description=__doc__.splitlines()[0])
@@ -282,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lengths", help="comma-separated frame counts: measure peak memory growth instead")
     p.add_argument("--lossy", action="store_true",
                    help="time each lossy fast mode and its PSNR against the faithful output instead")
+    p.add_argument("--memory-options", action="store_true",
+                   help="estimate the peak device memory of each small-GPU option instead (meta-device "
+                        "models: no GPU or weights needed; see magicanimate.memory_estimate)")
     p.add_argument("--json", help="write results as JSON to this path ('-' = stdout)")
     p.add_argument("--markdown", help="append the table, with the command, to this markdown file")
     p.add_argument("--quiet", action="store_true")
@@ -296,7 +317,12 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "threads": args.threads, "torch": torch.__version__,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
-    if args.lengths:
+    if args.memory_options:
+        rows = memory_options(args)
+        report = {**meta, "config": args.config, "frames": args.frames, "size": args.size, "memory_options": rows}
+        table = ("| options | estimated peak GiB | peak during |\n|---|---|---|\n"
+                 + "\n".join(f"| `{r['options']}` | {r['peak_gib']:.2f} | {r['peak_phase']} |" for r in rows))
+    elif args.lengths:
         report = {**meta, "sweep": _sweep(args)}
         table = "| frames | peak MB | input+output arrays MB | s |\n|---|---|---|---|\n" + "\n".join(
             f"| {r['frames']} | {r['peak_memory_mb']:.0f} | {r['input_output_arrays_mb']:.0f} | {r['seconds']:.1f} |"

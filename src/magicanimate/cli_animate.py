@@ -124,6 +124,10 @@ def add_animate_parser(subparsers) -> None:
                    help="keep models in CPU memory, each on the GPU only while it runs (less GPU memory)")
     m.add_argument("--vae-tiling", action="store_true",
                    help="decode large frames tile by tile (less memory; slightly changes the output)")
+    m.add_argument("--ff-chunking", action="store_true",
+                   help="run the UNet's feed-forward layers one frame at a time (less memory, same output)")
+    m.add_argument("--decode-chunk", type=positive_int, default=None, metavar="N",
+                   help="frames per VAE decode call (default 8; 1 = least memory, same output)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run_animate)
 
@@ -257,7 +261,7 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Pat
 
 
 def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool, offload: bool = False,
-               vae_tiling: bool = False):
+               vae_tiling: bool = False, ff_chunking: bool = False, decode_chunk: int | None = None):
     """Load MagicAnimate for the command line, with a short status line."""
     from .pipeline import MagicAnimate
 
@@ -276,6 +280,9 @@ def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool, off
         model.enable_model_offload()
     if vae_tiling:
         model.enable_vae_tiling()
+    if ff_chunking:
+        model.enable_feed_forward_chunking(1)
+    model.decode_chunk_size = decode_chunk
     _say(quiet, f"loaded in {time.perf_counter() - start:.1f} s")
     return model
 
@@ -296,7 +303,8 @@ def run_animate(args: argparse.Namespace) -> int:
 
         split = split_from_environment()
         model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet or split.rank != 0,
-                           offload=args.offload, vae_tiling=args.vae_tiling)
+                           offload=args.offload, vae_tiling=args.vae_tiling,
+                           ff_chunking=args.ff_chunking, decode_chunk=args.decode_chunk)
         run_job(model, job, quiet=args.quiet, split=split)
         return 0
     return run_batch(jobs, args)
@@ -310,7 +318,8 @@ def run_batch(jobs: list[Job], args: argparse.Namespace) -> int:
         if job not in todo:
             status[i] = ("skipped", "output exists")
     model = (load_model(args.weights, args.device, args.dtype, quiet=args.quiet, offload=args.offload,
-                        vae_tiling=args.vae_tiling) if todo else None)
+                        vae_tiling=args.vae_tiling, ff_chunking=args.ff_chunking,
+                        decode_chunk=args.decode_chunk) if todo else None)
     for i, job in enumerate(jobs):
         if i in status:
             continue

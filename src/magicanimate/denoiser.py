@@ -73,6 +73,9 @@ class ControlResidualCache:
             for f in frames:
                 if self.last_use[f] == j:
                     del self.store[f]
+                elif f in missing:  # a view into this window's ControlNet batch: copy it out so the batch is freed
+                    frame_down, frame_mid = self.store[f]
+                    self.store[f] = ([d.clone() for d in frame_down], frame_mid.clone())
         return down, mid
 
     @property

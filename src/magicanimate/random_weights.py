@@ -161,14 +161,20 @@ def random_models(size: ModelSize, vocab_size: int, *, seed: int = 0) -> dict[st
 
 def random_components(size: ModelSize, *, device: torch.device | str, dtype: torch.dtype,
                       seed: int = 0, tokenizer_dir: str | Path | None = None):
-    """In-memory ``Components`` with random weights of ``size`` (for benchmarks; no weight files)."""
+    """In-memory ``Components`` with random weights of ``size`` (for benchmarks; no weight files).
+
+    ``device="meta"`` builds them without memory or initialisation (shapes only).
+    """
+    import contextlib
     import tempfile
 
     from .components import Components, _finish, load_tokenizer
 
     folder = Path(tokenizer_dir or tempfile.mkdtemp(prefix="magicanimate-tokenizer-"))
     vocab = _write_tokenizer(folder)
-    models = random_models(size, vocab, seed=seed)
+    on_meta = torch.device("meta") if torch.device(device).type == "meta" else contextlib.nullcontext()
+    with on_meta:
+        models = random_models(size, vocab, seed=seed)
     return Components(
         tokenizer=load_tokenizer(folder),
         **{k: _finish(models[k], device, dtype) for k in ("text_encoder", "vae", "unet", "appearance_encoder",

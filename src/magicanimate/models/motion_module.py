@@ -84,12 +84,16 @@ class TemporalTransformerBlock(nn.Module):
         self.norms = nn.ModuleList(nn.LayerNorm(dim) for _ in range(num_attention_layers))
         self.ff = FeedForward(dim, activation_fn="geglu")
         self.ff_norm = nn.LayerNorm(dim)
+        self.ff_chunk_size: int | None = None  # rows per feed-forward call (memory), None = all
 
     def forward(self, x: torch.Tensor, num_frames: int) -> torch.Tensor:
         """x: ((b f), tokens, c)."""
         for attention, norm in zip(self.attention_blocks, self.norms):
             x = attention(norm(x), num_frames) + x
-        return self.ff(self.ff_norm(x)) + x
+        h = self.ff_norm(x)
+        if self.ff_chunk_size:  # same result; the GEGLU's 8x-wide hidden layer exists for a few rows at a time
+            return torch.cat([self.ff(part) for part in h.split(self.ff_chunk_size)]) + x
+        return self.ff(h) + x
 
 
 class TemporalTransformer(nn.Module):
