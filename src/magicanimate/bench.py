@@ -255,7 +255,7 @@ def _sweep(args: argparse.Namespace) -> list[dict]:
         cmd = [sys.executable, "-m", "magicanimate.bench", "--config", args.config, "--frames", str(n),
                "--size", str(args.size), "--steps", str(args.steps), "--guidance-scale", str(args.guidance_scale),
                "--device", args.device, "--dtype", args.dtype, "--threads", str(args.threads),
-               "--no-baseline", "--json", "-", "--quiet"]
+               "--no-baseline", "--json", "-", "--quiet"] + (["--system-malloc"] if args.system_malloc else [])
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         record = json.loads(proc.stdout)["runs"][0]
         io_mb = n * args.size * args.size * 3 * (1 + 4) / 2**20  # uint8 motion in, float32 frames out
@@ -305,6 +305,9 @@ def main(argv: list[str] | None = None) -> int:
                         "models: no GPU or weights needed; see magicanimate.memory_estimate)")
     p.add_argument("--json", help="write results as JSON to this path ('-' = stdout)")
     p.add_argument("--markdown", help="append the table, with the command, to this markdown file")
+    p.add_argument("--system-malloc", action="store_true",
+                   help="on the CPU, leave glibc malloc as it is (default: keep freed memory for reuse, "
+                        "see magicanimate.cpu_tuning)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -313,9 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     from .cli import resolve_device_dtype
 
     device, dtype = resolve_device_dtype(args.device, args.dtype)
+    tuned_malloc = False
+    if device.type == "cpu" and not args.system_malloc and not args.memory_options:
+        from .cpu_tuning import keep_freed_memory
+
+        tuned_malloc = keep_freed_memory()
     meta = {"command": command, "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "threads": args.threads, "torch": torch.__version__,
+            "threads": args.threads, "torch": torch.__version__, "malloc_keeps_freed_memory": tuned_malloc,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     if args.memory_options:
         rows = memory_options(args)

@@ -28,6 +28,18 @@ def sinusoidal_table(max_len: int, dim: int) -> torch.Tensor:
     return table
 
 
+def frame_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Softmax attention over a few frames, (n, heads, frames, e) each.
+
+    ``scaled_dot_product_attention``, except float32 on the CPU, where for sequences this
+    short two batched matmuls are 2-3x faster than the fused kernel (same function).
+    """
+    if q.device.type == "cpu" and q.dtype == torch.float32 and q.shape[-2] <= 32:
+        scores = torch.matmul(q, k.transpose(-1, -2)).mul_(q.shape[-1] ** -0.5)  # (n, heads, f, f)
+        return torch.matmul(scores.softmax(dim=-1), v)
+    return F.scaled_dot_product_attention(q, k, v)
+
+
 class PositionalEncoding(nn.Module):
     """Adds the sinusoidal encoding of the frame position to each token sequence."""
 
@@ -67,7 +79,7 @@ class TemporalSelfAttention(nn.Module):
             rearrange(proj(x), "n f (h e) -> n h f e", h=self.heads)  # split heads
             for proj in (self.to_q, self.to_k, self.to_v)
         )
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = frame_attention(q, k, v)
         out = rearrange(out, "n h f e -> n f (h e)")  # merge heads
         out = self.to_out[1](self.to_out[0](out))
         return rearrange(out, "(b d) f c -> (b f) d c", d=tokens)
