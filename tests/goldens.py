@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from conftest import TINY, TINY_WEIGHTS, require
-from magicanimate.pipeline import MagicAnimate
+from magicanimate.sampling.pipeline import MagicAnimate
 
 
 def npz(name: str) -> dict[str, np.ndarray]:

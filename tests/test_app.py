@@ -23,25 +23,23 @@ pytestmark = pytest.mark.filterwarnings(  # gradio's queue with pandas 3, not ou
 
 import gradio as gr  # noqa: E402
 
-from magicanimate import app as app_module  # noqa: E402
-from magicanimate.app import (  # noqa: E402
+from magicanimate.app import service as app_module  # noqa: E402
+from magicanimate.app.service import (  # noqa: E402
     MB,
     Animator,
     ProgressBar,
-    build_app,
     check_upload,
     default_examples,
-    example_reference,
-    launch_app,
-    make_handler,
     progress_fraction,
     read_motion_limited,
 )
-from magicanimate.cli_app import add_app_parser, check_port_free, run_app  # noqa: E402
-from magicanimate.densepose_render import render_motion  # noqa: E402
+from magicanimate.app.ui import build_app, launch_app, make_handler  # noqa: E402
+from magicanimate.synthetic.simple_person import synthetic_reference  # noqa: E402
+from magicanimate.cli.app import add_app_parser, check_port_free, run_app  # noqa: E402
+from magicanimate.synthetic.simple_person import render_motion  # noqa: E402
 from magicanimate.errors import InputError  # noqa: E402
-from magicanimate.sampler import Progress  # noqa: E402
-from magicanimate.videoio import probe_video, write_video  # noqa: E402
+from magicanimate.sampling.sampler import Progress  # noqa: E402
+from magicanimate.io.video import probe_video, write_video  # noqa: E402
 
 
 def free_port() -> int:
@@ -53,7 +51,7 @@ def free_port() -> int:
 class NoModel:
     """Stands in for the model where a test must fail before sampling."""
 
-    def __call__(self, *args, **kwargs):
+    def animate(self, *args, **kwargs):
         raise AssertionError("the model must not run for refused inputs")
 
 
@@ -64,7 +62,7 @@ def inputs(tmp_path_factory) -> tuple[Path, Path, Path]:
     reference = folder / "reference.png"
     from PIL import Image
 
-    Image.fromarray(example_reference((80, 96))).save(reference)
+    Image.fromarray(synthetic_reference((80, 96))).save(reference)
     short = write_video(folder / "short.mp4", render_motion(10, (64, 64), seed=1), 30.0)
     long = write_video(folder / "long.mp4", render_motion(30, (64, 64), seed=1), 25.0)
     return reference, short, long
@@ -106,9 +104,10 @@ def test_animator_refuses_before_sampling(tmp_path, inputs):
         (dict(reference=reference, motion=short, size="65"), "multiples of 8"),
         (dict(reference=reference, motion=short, size="big"), "N or WxH"),
         (dict(reference=reference, motion=short, fit="zoom"), "fit must be one of"),
-        (dict(reference=reference, motion=short, seed=None), "seed must be a number"),
+        (dict(reference=reference, motion=short, scheduler="unipc"), "page has no options"),
+        (dict(reference=reference, motion=short, seed=None), "seed must be set"),
         (dict(reference=reference, motion=short, seed=1.5), "seed must be a whole number"),
-        (dict(reference=reference, motion=short, guidance_scale="x"), "guidance scale must be a number"),
+        (dict(reference=reference, motion=short, guidance_scale="x"), "guidance_scale must be a number"),
         (dict(reference=reference, motion=short, steps=0), "steps must be at least 1"),
         (dict(reference=reference, motion=reference), "single image"),
     ]
@@ -154,8 +153,8 @@ def test_handler_animates_at_the_motion_fps_and_reports_progress(tmp_path, input
     reference, short, _ = inputs
     handler = make_handler(Animator(tiny_model(), max_frames=24, output_dir=tmp_path))
     calls = []
-    video, grid, summary = handler(reference, short, 2, 7.5, 3, "64", "stretch",
-                                   progress=lambda fraction, desc=None: calls.append((fraction, desc)))
+    video, grid, summary = handler(lambda fraction, desc=None: calls.append((fraction, desc)),
+                                   reference, short, 2, 7.5, 3, "64", "stretch")
     assert probe_video(video) == {"frames": 10, "fps": pytest.approx(30.0), "width": 64, "height": 64}
     grid_info = probe_video(grid)
     assert (grid_info["frames"], grid_info["width"], grid_info["height"]) == (10, 3 * 64 + 8, 64 + 4)
@@ -170,7 +169,7 @@ def test_handler_turns_user_errors_into_gradio_errors(tmp_path, inputs):
     reference, _, long = inputs
     handler = make_handler(Animator(NoModel(), max_frames=24, output_dir=tmp_path))
     with pytest.raises(gr.Error, match="trim it"):
-        handler(reference, long, 2, 7.5, 1, "64", "stretch", progress=lambda *a, **k: None)
+        handler(lambda *a, **k: None, reference, long, 2, 7.5, 1, "64", "stretch")
 
 
 # --------------------------------------------------------------------------
@@ -185,7 +184,7 @@ def test_default_examples_are_drawn_once(tmp_path):
     assert fps == pytest.approx([25.0, 30.0])  # "any fps": two rates
     stamp = Path(rows[0][1]).stat().st_mtime_ns
     assert default_examples(tmp_path) == rows and Path(rows[0][1]).stat().st_mtime_ns == stamp
-    image = example_reference((64, 48))
+    image = synthetic_reference((64, 48))
     assert image.shape == (48, 64, 3) and image.dtype == np.uint8
 
 
@@ -262,7 +261,7 @@ def test_cli_app_defaults_and_no_share_flag(capsys):
 def test_cli_app_serves_until_interrupted(tiny_weights, tmp_path):
     """`magicanimate app` as a user runs it: a subprocess serving the page until Ctrl+C."""
     port = free_port()
-    command = [sys.executable, "-m", "magicanimate.cli", "app", "--weights", str(tiny_weights), "--port", str(port),
+    command = [sys.executable, "-m", "magicanimate.cli.main", "app", "--weights", str(tiny_weights), "--port", str(port),
                "--device", "cpu", "--max-upload-mb", "50", "--max-frames", "40"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # its examples and Gradio's cache stay in the test's folder
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)

@@ -22,9 +22,11 @@ pytestmark = pytest.mark.filterwarnings(  # gradio's queue with pandas 3, not ou
     "ignore:.*(no_silent_downcasting|copy keyword).*:DeprecationWarning")
 sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright (test extra)")
 
-from magicanimate.app import build_app, default_examples, example_reference, launch_app  # noqa: E402
-from magicanimate.densepose_render import render_motion  # noqa: E402
-from magicanimate.videoio import write_video  # noqa: E402
+from magicanimate.app.service import default_examples  # noqa: E402
+from magicanimate.app.ui import build_app, launch_app  # noqa: E402
+from magicanimate.synthetic.simple_person import synthetic_reference  # noqa: E402
+from magicanimate.synthetic.simple_person import render_motion  # noqa: E402
+from magicanimate.io.video import write_video  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -77,7 +79,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
     folder = tmp_path_factory.mktemp("browser_inputs")
     reference = folder / "reference.png"
-    Image.fromarray(example_reference((256, 256), seed=2)).save(reference)
+    Image.fromarray(synthetic_reference((256, 256), seed=2)).save(reference)
     return {
         "reference": reference,
         "motion": write_video(folder / "motion.mp4", render_motion(12, (96, 96), seed=2), 12.0),

@@ -6,11 +6,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import TINY, require
 from goldens import case_a, max_abs, t, tiny_model
-from magicanimate.scheduler import release_ddim
+from magicanimate.sampling.schedulers import release_ddim
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +50,17 @@ def test_inputs_of_the_loop_match_release(settings):
 
 def test_first_step_noise_prediction_matches_release():
     """Step-0 fused, guided noise of all 32 frames (windows + CFG) against the release's."""
-    from magicanimate.sampler import sample_latents
+    from magicanimate.sampling.denoiser import Conditioning, Denoiser
+    from magicanimate.sampling.sampler import sample
+    from magicanimate.sampling.windows import sliding_windows
 
     model = tiny_model()
     scheduler = release_ddim()
     scheduler.set_timesteps(5)
     scheduler.timesteps = scheduler.timesteps[:1]  # run one step only
     control_t = t(case_a("control"))  # uint8 (F, H, W, 3)
-    latents = sample_latents(model.denoiser, scheduler, t(case_a("init_latents")), control=control_t,
-                             reference_latent=t(case_a("ref_image_latents")), text=model.text_embedding(),
-                             guidance_scale=7.5)
+    conditioning = Conditioning(model.text_embedding(), t(case_a("ref_image_latents")), control_t)
+    denoiser = Denoiser(model.models, model.bank, conditioning=conditioning, guidance=True)
+    latents = sample(denoiser, scheduler, latents=t(case_a("init_latents")), windows=sliding_windows(32),
+                     guidance_scale=7.5)
     assert max_abs(latents, case_a("step_latents")[0]) < 1e-4

@@ -9,13 +9,13 @@ import torch
 from safetensors.torch import save_file
 
 from conftest import TINY_WEIGHTS, require
-from magicanimate.checkpoints import (
+from magicanimate.weights.state_dict import (
     check_state_dict, convert_legacy_vae_keys, merge_temporal_checkpoint, read_state_dict,
 )
-from magicanimate.components import build_appearance_encoder, build_temporal_unet
+from magicanimate.weights.build import build_appearance_encoder, build_temporal_unet
 from magicanimate.errors import WeightsError
-from magicanimate.pipeline import MagicAnimate
-from magicanimate.weights import WeightPaths
+from magicanimate.sampling.pipeline import MagicAnimate
+from magicanimate.weights.layout import WeightPaths
 
 EXPECTED = {"a.weight": torch.Size([2, 3]), "down_blocks.0.motion_modules.0.w": torch.Size([4])}
 BASE = {"a.weight": torch.zeros(2, 3)}
@@ -139,7 +139,7 @@ def test_corrupt_file_is_a_weights_error(tmp_path):
 def test_hub_offline_and_not_cached_says_what_to_do(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    from magicanimate.weights import hub_weight_paths
+    from magicanimate.weights.layout import hub_weight_paths
 
     with pytest.raises(WeightsError) as err:
         hub_weight_paths(local_files_only=True, cache_dir=tmp_path / "hf")

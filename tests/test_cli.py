@@ -13,8 +13,8 @@ from PIL import Image
 
 from conftest import TINY_WEIGHTS, require
 from goldens import case_a
-from magicanimate.cli import main
-from magicanimate.videoio import probe_video, read_motion, write_video
+from magicanimate.cli.main import main
+from magicanimate.io.video import probe_video, read_motion, write_video
 
 FAST = ["--steps", "1", "--size", "64", "--quiet"]
 
@@ -148,9 +148,9 @@ def test_check_weights_command(capsys, tmp_path):
 
 
 def test_tiny_weights_builder_makes_a_working_release_layout(tmp_path):
-    from magicanimate.components import verify_components
-    from magicanimate.pipeline import MagicAnimate
-    from magicanimate.random_weights import write_tiny_weights
+    from magicanimate.weights.build import verify_components
+    from magicanimate.sampling.pipeline import MagicAnimate
+    from magicanimate.weights.random import write_tiny_weights
 
     paths = write_tiny_weights(tmp_path / "tiny")
     assert all(status == "ok" for _, status, _ in verify_components(paths))
@@ -163,7 +163,7 @@ def test_download_lays_out_the_release_and_verifies_sizes(tmp_path, monkeypatch,
     """`magicanimate download` against a stand-in Hub that serves small files."""
     import huggingface_hub
 
-    from magicanimate.weights import HUB_FILES, WeightPaths
+    from magicanimate.weights.layout import HUB_FILES, WeightPaths
 
     served = {}
 
@@ -195,7 +195,7 @@ def test_download_lays_out_the_release_and_verifies_sizes(tmp_path, monkeypatch,
 def test_out_of_memory_names_the_options_that_help(tmp_path, inputs, monkeypatch, capsys):
     import torch
 
-    from magicanimate import pipeline
+    from magicanimate.sampling import pipeline as pipeline
 
     def exhausted(self, *args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")

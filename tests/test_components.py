@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from goldens import max_abs, npz, t, tiny_model
-from magicanimate.scheduler import release_ddim
+from magicanimate.sampling.schedulers import release_ddim
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
@@ -48,7 +48,8 @@ def test_appearance_encoder_bank(model):
     with torch.no_grad(), bank.step():
         storage, bank.storage_dtype = bank.storage_dtype, None
         try:
-            model.denoiser.record_reference(t(z["sample"][:1]), t(z["timestep"]), t(z["encoder_hidden_states"][:1]))
+            model.components.appearance_encoder(t(z["sample"][:1]), t(z["timestep"]), t(z["encoder_hidden_states"][:1]),
+                                                   bank)
         finally:
             bank.storage_dtype = storage
         recorded = dict(bank.tokens)

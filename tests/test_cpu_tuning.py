@@ -10,7 +10,7 @@ import pytest
 PROBE = """
 import sys, psutil, torch
 if sys.argv[1] == "tuned":
-    from magicanimate.cpu_tuning import keep_freed_memory
+    from magicanimate.runtime.cpu_tuning import keep_freed_memory
     assert keep_freed_memory()
 process = psutil.Process()
 x = torch.ones(50 * 2**20)  # 200 MB, touched

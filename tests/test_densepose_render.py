@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 from conftest import INPUTS, require
 
-from magicanimate.densepose_render import (
-    NUM_PARTS,
-    background_color,
-    colorize_parts,
-    part_colors,
-    person_mask,
-    render_motion,
-    render_parts,
-    viridis_table,
-)
+from magicanimate.io.densepose_colors import NUM_PARTS, background_color, colorize_parts, part_colors, person_mask, viridis_table
+from magicanimate.synthetic.simple_person import render_motion, render_parts
 from magicanimate.errors import InputError
-from magicanimate.videoio import read_motion, write_video
+from magicanimate.io.video import read_motion, write_video
 
 
 def test_viridis_table_endpoints_and_middle() -> None:

@@ -12,7 +12,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from goldens import case_a, tiny_model
-from magicanimate.distributed import WindowSplit
+from magicanimate.runtime.distributed import WindowSplit
 
 
 def _motion() -> np.ndarray:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from goldens import case_a, tiny_model
+from magicanimate.errors import InputError
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -18,7 +19,7 @@ def faithful():
 
 
 @pytest.mark.parametrize("kw", [dict(scheduler="dpmsolver++", steps=3), dict(scheduler="unipc", steps=3),
-                                dict(deep_cache_interval=2, steps=4), dict(overlap=8, steps=4)])
+                                dict(deep_cache=2, steps=4), dict(overlap=8, steps=4)])
 def test_lossy_mode_is_close_but_not_identical(faithful, kw):
     frames = tiny_model()(case_a("source_image"), case_a("control")[:20], size=64, **kw).frames
     assert frames.shape == faithful.shape
@@ -30,7 +31,7 @@ def test_deep_cache_skips_the_deep_blocks_on_cached_steps():
     calls = []
     hook = model.components.unet.mid_block.register_forward_hook(lambda *a: calls.append(1))
     try:
-        model(case_a("source_image"), case_a("control")[:16], steps=4, size=64, deep_cache_interval=2)
+        model(case_a("source_image"), case_a("control")[:16], steps=4, size=64, deep_cache=2)
         cached = len(calls)
         calls.clear()
         model(case_a("source_image"), case_a("control")[:16], steps=4, size=64)
@@ -40,5 +41,5 @@ def test_deep_cache_skips_the_deep_blocks_on_cached_steps():
 
 
 def test_unknown_scheduler_is_refused():
-    with pytest.raises(ValueError, match="unknown scheduler"):
+    with pytest.raises(InputError, match="scheduler must be one of"):
         tiny_model()(case_a("source_image"), case_a("control")[:4], steps=1, size=64, scheduler="euler")

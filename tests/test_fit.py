@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from magicanimate.errors import InputError
-from magicanimate.fit import FitPlan, apply_fit, parse_size, plan_fit, undo_fit
-from magicanimate.imageio import resize_image
+from magicanimate.io.fit import FitPlan, apply_fit, parse_size, plan_fit, undo_fit
+from magicanimate.io.image import resize_image
 
 BACKGROUND = (68, 1, 84)  # DensePose viridis(0)
 PERSON = (253, 231, 37)  # a bright part colour

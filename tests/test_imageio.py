@@ -10,7 +10,7 @@ from conftest import INPUTS, TINY, require
 from PIL import Image
 
 from magicanimate.errors import InputError
-from magicanimate.imageio import load_image, resize_image
+from magicanimate.io.image import load_image, resize_image
 
 
 def _pattern(height: int = 24, width: int = 32) -> np.ndarray:

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from conftest import MANIFESTS, require
-from magicanimate.checkpoints import check_state_dict, expected_tensors, merge_temporal_checkpoint
-from magicanimate.components import _quiet_diffusers
+from magicanimate.weights.state_dict import check_state_dict, expected_tensors, merge_temporal_checkpoint
+from magicanimate.weights.build import quiet_diffusers
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS, AppearanceEncoder
 from magicanimate.models.unet3d import TemporalUNet, TemporalUNetConfig
 
@@ -50,7 +50,7 @@ def test_temporal_unet_matches_manifest(summary):
 
 
 def test_appearance_encoder_matches_manifest(summary):
-    with torch.device("meta"), _quiet_diffusers():
+    with torch.device("meta"), quiet_diffusers():
         encoder = AppearanceEncoder.from_unet_config(summary["sd15_unet_config"])
     released = manifest("appearance_encoder_keys.json")
     assert expected_tensors(encoder) == released
@@ -61,7 +61,7 @@ def test_appearance_encoder_matches_manifest(summary):
 def test_controlnet_matches_manifest(summary):
     from diffusers import ControlNetModel
 
-    with torch.device("meta"), _quiet_diffusers():
+    with torch.device("meta"), quiet_diffusers():
         controlnet = ControlNetModel.from_config(summary["controlnet_config"])
     assert expected_tensors(controlnet) == manifest("controlnet_keys.json")
     assert sum(p.numel() for p in controlnet.parameters()) == summary["parameter_counts"]["controlnet"]

@@ -8,11 +8,11 @@ import torch
 
 from conftest import TINY_WEIGHTS, require
 from goldens import case_a
-from magicanimate.denoiser import ControlResidualCache
-from magicanimate.memory_estimate import LiveTensorBytes, estimate_peak_memory, meta_model, module_bytes
-from magicanimate.pipeline import MagicAnimate
-from magicanimate.random_weights import SIZES, random_components
-from magicanimate.windows import sliding_windows
+from magicanimate.sampling.denoiser import ControlResidualCache, StepInputs
+from magicanimate.tools.memory_estimate import LiveTensorBytes, estimate_peak_memory, meta_model, module_bytes
+from magicanimate.sampling.pipeline import MagicAnimate
+from magicanimate.weights.random import SIZES, random_components
+from magicanimate.sampling.windows import sliding_windows
 
 MB = 2**20
 
@@ -98,7 +98,8 @@ def test_residuals_kept_for_later_windows_do_not_pin_the_controlnet_batch():
     latents = torch.zeros(1, 4, frames, 8, 8, device="meta")
     control = torch.zeros(frames, 64, 64, 3, dtype=torch.uint8)
     text = torch.zeros(1, 77, SIZES["tiny"].cross_attention_dim, device="meta")
-    cache = ControlResidualCache(model.denoiser, latents, torch.tensor(10), text, control, windows)
+    inputs = StepInputs(latents=latents, t=torch.tensor(10), text=text, control=control)
+    cache = ControlResidualCache(model.models.controlnet, inputs, windows=dict(enumerate(windows)))
     with torch.no_grad():
         cache.window(0)
     kept = cache.store[0][0][0]  # frame 0, first down residual

@@ -9,7 +9,7 @@ from torch import nn
 
 from magicanimate.metrics import fid, fid_vid, frechet_from_features, fvd, lpips, random_feature_networks, video_units
 from magicanimate.metrics.features import inception_features
-from magicanimate.metrics.frames import resize_bicubic_float
+from magicanimate.metrics.arrays import resize_bicubic_float
 from magicanimate.metrics.resnet3d import MEAN_RGB_255
 
 

@@ -8,10 +8,10 @@ import hashlib
 
 import pytest
 
-from magicanimate.cli_evaluate import add_download_metrics_parser
+from magicanimate.cli.evaluate import add_download_metrics_parser
 from magicanimate.errors import WeightsError
-from magicanimate.metrics import weights
-from magicanimate.metrics.weights import WEIGHT_FILES, download_weights
+from magicanimate.metrics import downloads
+from magicanimate.metrics.downloads import WEIGHT_FILES, download_weights
 
 
 def _serve(monkeypatch, tmp_path, key: str, payload: bytes, *, prefix: str | None) -> None:
@@ -55,9 +55,9 @@ def test_manual_file_is_reported_not_fetched(tmp_path):
 
 def test_default_set_skips_the_optional_torchscript(monkeypatch, tmp_path):
     fetched = []
-    monkeypatch.setattr(weights, "_fetch_url", lambda url, dest: fetched.append(dest.name) or dest.write_bytes(b"x"))
-    monkeypatch.setattr(weights, "_fetch_hf", lambda spec, dest: fetched.append(dest.name) or dest.write_bytes(b"x"))
-    monkeypatch.setattr(weights, "check_hash", lambda spec, path: None)
+    monkeypatch.setattr(downloads, "_fetch_url", lambda url, dest: fetched.append(dest.name) or dest.write_bytes(b"x"))
+    monkeypatch.setattr(downloads, "_fetch_hf", lambda spec, dest: fetched.append(dest.name) or dest.write_bytes(b"x"))
+    monkeypatch.setattr(downloads, "check_hash", lambda spec, path: None)
     status = download_weights(cache_dir=tmp_path)
     assert set(status) == {"inception", "vgg16", "lpips_vgg", "resnet3d", "i3d"}
     assert sorted(fetched) == sorted(["pt_inception-2015-12-05-6726825d.pth", "vgg16-397923af.pth",

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from magicanimate.cli_evaluate import add_evaluate_parser, run_evaluate
+from magicanimate.cli.evaluate import add_evaluate_parser, run_evaluate
 from magicanimate.errors import InputError, OutputError, WeightsError
 from magicanimate.metrics import FeatureNetworks, l1_disco, psnr, psnr_disco, random_feature_networks, ssim
 from magicanimate.metrics.inputs import read_source, list_sources

@@ -10,7 +10,7 @@ from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structu
 from magicanimate.errors import InputError
 from magicanimate.metrics import l1, l1_disco, psnr, psnr_disco, ssim
 from magicanimate.metrics.frame_metrics import gray_opencv, psnr_disco_per_frame
-from magicanimate.metrics.frames import resize_bilinear_uint8, to_uint8
+from magicanimate.metrics.arrays import resize_bilinear_uint8, to_uint8
 
 
 def _pair(seed: int = 0, frames: int = 3, size=(40, 56), noise: int = 30):

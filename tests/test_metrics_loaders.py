@@ -14,13 +14,13 @@ import pytest
 import torch
 
 from magicanimate.errors import WeightsError
-from magicanimate.metrics.checkpoint import read_state_dict
+from magicanimate.weights.state_dict import read_state_dict
 from magicanimate.metrics.i3d import InceptionI3D, load_i3d
 from magicanimate.metrics.inception import InceptionV3, load_inception
 from magicanimate.metrics.lpips_vgg import LPIPSVGG, load_lpips_heads, load_vgg16_trunk
 from magicanimate.metrics.networks import load_feature_networks, require_weights
 from magicanimate.metrics.resnet3d import ResNet3D50, load_resnet3d
-from magicanimate.metrics.weights import ENV_VAR, WEIGHT_FILES, metrics_dir, weight_path
+from magicanimate.metrics.downloads import ENV_VAR, WEIGHT_FILES, metrics_dir, weight_path
 
 # ---------------------------------------------------------------------------- official key specs
 
@@ -232,7 +232,7 @@ def test_networks_load_from_the_cache_folder(tmp_path):
     assert torch.equal(nets.inception.Mixed_7c.branch_pool.conv.weight, inception["Mixed_7c.branch_pool.conv.weight"])
     assert torch.equal(nets.lpips.heads[3].weight, files["lpips_vgg"]["lin3.model.1.weight"])
     assert not nets.i3d.training and not any(p.requires_grad for p in nets.i3d.parameters())
-    assert read_state_dict(tmp_path / WEIGHT_FILES["resnet3d"].filename).keys() == resnet3d_spec().keys()
+    assert read_state_dict(tmp_path / WEIGHT_FILES["resnet3d"].filename, unwrap=("state_dict",)).keys() == resnet3d_spec().keys()
 
 
 def test_missing_file_error_names_file_path_and_command(tmp_path):

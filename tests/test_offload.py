@@ -7,8 +7,8 @@ import torch
 
 from conftest import TINY_WEIGHTS, require
 from goldens import case_a
-from magicanimate.offload import ModelOffload
-from magicanimate.pipeline import MagicAnimate
+from magicanimate.runtime.offload import ModelOffload
+from magicanimate.sampling.pipeline import MagicAnimate
 
 
 def test_only_one_component_is_active_and_moves_follow_the_calls():

@@ -8,8 +8,9 @@ import torch
 
 from goldens import case_a, max_abs, tiny_model
 from magicanimate.errors import InputError
-from magicanimate.pipeline import MagicAnimate
-from magicanimate.videoio import write_video
+from magicanimate.sampling.pipeline import MagicAnimate
+from magicanimate.sampling.denoiser import Conditioning, Denoiser
+from magicanimate.io.video import write_video
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +30,16 @@ def motion() -> np.ndarray:
 
 def test_guidance_one_is_the_conditional_branch(model):
     """Without guidance the prediction is exactly the conditional (reference-attending) half."""
-    den = model.denoiser
     latents = torch.randn(1, 4, 16, 8, 8, generator=torch.Generator().manual_seed(0))
     control = torch.from_numpy(case_a("control")[:16])
     t = torch.tensor(801)
-    text = model.text_embedding()
-    with torch.no_grad(), den.bank.step():
-        den.record_reference(torch.from_numpy(case_a("ref_image_latents")), t, text)
-        res = den.control_residuals(latents, t, text, control, [list(range(16))]).window(0)
-        both = den(latents, t, text, res, guidance=True)
-        cond = den(latents, t, text, res, guidance=False)
+    conditioning = Conditioning(model.text_embedding(), torch.from_numpy(case_a("ref_image_latents")), control)
+    outputs = {}
+    for guidance in (True, False):
+        den = Denoiser(model.models, model.bank, conditioning=conditioning, guidance=guidance)
+        with torch.no_grad(), den.step(0, t, latents=latents, windows={0: list(range(16))}):
+            outputs[guidance] = den(latents, t, 0)
+    both, cond = outputs[True], outputs[False]
     assert cond.shape == (1, 4, 16, 8, 8)
     assert max_abs(cond[0], both[1]) < 1e-5
     assert max_abs(cond[0], both[0]) > 1e-3  # the unconditional half differs (no reference)

@@ -12,7 +12,7 @@ import torch
 
 from conftest import TINY_WEIGHTS, require
 from goldens import case_a, tiny_model
-from magicanimate.pipeline import MagicAnimate
+from magicanimate.sampling.pipeline import MagicAnimate
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 
 from goldens import case_a, max_abs, tiny_model
-from magicanimate.denoiser import ControlResidualCache
-from magicanimate.imageio import resize_image
-from magicanimate.windows import sliding_windows
+from magicanimate.sampling.denoiser import Conditioning, ControlResidualCache, Denoiser, StepInputs
+from magicanimate.io.image import resize_image
+from magicanimate.sampling.windows import sliding_windows
 
 
 @functools.lru_cache(maxsize=1)
@@ -34,18 +34,14 @@ def _step_inputs(num_frames: int):
 
 def test_shared_cfg_down_path_equals_two_full_rows():
     model, latents, control, t, text = _step_inputs(16)
-    den = model.denoiser
     reference = model.encode_reference(resize_image(case_a("source_image"), (128, 128)))
-    with torch.no_grad(), den.bank.step():
-        den.record_reference(reference, t, text)
-        res = den.control_residuals(latents, t, text, control, [list(range(16))]).window(0)
-        den.share_cfg_down_path = True
-        shared = den(latents, t, text, res, guidance=True)
-        den.share_cfg_down_path = False
-        try:
-            full = den(latents, t, text, res, guidance=True)
-        finally:
-            den.share_cfg_down_path = True
+    outputs = {}
+    for shared in (True, False):
+        den = Denoiser(model.models, model.bank, conditioning=Conditioning(text, reference, control), guidance=True,
+                       share_cfg_down_path=shared)
+        with torch.no_grad(), den.step(0, t, latents=latents, windows={0: list(range(16))}):
+            outputs[shared] = den(latents, t, 0)
+    shared, full = outputs[True], outputs[False]
     assert shared.shape == full.shape == (2, 4, 16, 16, 16)
     assert max_abs(shared, full) < 1e-5
 
@@ -54,8 +50,9 @@ def test_residual_cache_is_bounded_and_equals_the_release_cache():
     model, latents, control, t, text = _step_inputs(96)
     windows = sliding_windows(96)
     with torch.no_grad():
-        lean = ControlResidualCache(model.denoiser, latents, t, text, control, windows)
-        full = ControlResidualCache(model.denoiser, latents, t, text, control, windows, keep_all=True)
+        inputs = StepInputs(latents=latents, t=t, text=text, control=control)
+        lean = ControlResidualCache(model.models.controlnet, inputs, windows=dict(enumerate(windows)))
+        full = ControlResidualCache(model.models.controlnet, inputs, windows=dict(enumerate(windows)), keep_all=True)
         peak = 0
         for j in range(len(windows)):
             down_a, mid_a = lean.window(j)

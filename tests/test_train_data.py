@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from magicanimate.densepose_render import colorize_parts, render_parts
+from magicanimate.io.densepose_colors import colorize_parts
+from magicanimate.synthetic.simple_person import render_parts
 from magicanimate.errors import InputError
 from magicanimate.training.augment import MIRRORED_PART, crop_box, mirror_densepose, part_labels
 from magicanimate.training.config import DataConfig, describe_fields, iter_fields, load_config, parse_duration
 from magicanimate.training.data import DrawSampler, Item, TrainingDataset, check_items, collate, load_items
 from magicanimate.training.synthetic import make_synthetic_dataset
-from magicanimate.videoio import write_video
+from magicanimate.io.video import write_video
 
 
 @pytest.fixture(scope="module")
@@ -188,7 +189,7 @@ def test_every_field_is_documented_and_configs_parse():
 
 
 def test_cli_flags_map_to_config_fields(tmp_path, capsys):
-    from magicanimate.cli_train import FLAG_FIELDS, _check_flag_fields, main
+    from magicanimate.cli.train import FLAG_FIELDS, _check_flag_fields, main
 
     _check_flag_fields()
     assert set(FLAG_FIELDS) <= {name for name, _ in iter_fields()}

@@ -42,7 +42,7 @@ def test_two_process_run_keeps_ranks_identical(tmp_path):
     # hostfile; --multi_gpu goes through torchrun, and without CUDA accelerate uses gloo on CPU.
     command = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
-               "-m", "magicanimate.training", "--stage", "1", "--config", str(tmp_path / "stage1.yaml")]
+               "-m", "magicanimate", "train", "--stage", "1", "--config", str(tmp_path / "stage1.yaml")]
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO / "src")}
     try:

@@ -8,14 +8,14 @@ import pytest
 import torch
 
 from conftest import TINY_WEIGHTS, require
-from magicanimate.components import load_components
+from magicanimate.weights.build import load_components
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS
 from magicanimate.models.reference_attention import ReferenceAttnProcessor, ReferenceBank, install_processors
-from magicanimate.training.build import build_starting_models
+from magicanimate.training.starting_models import build_starting_models
 from magicanimate.training.config import ModelConfig
 from magicanimate.training.export import export_release_layout
 from magicanimate.training.model import TrainingModel
-from magicanimate.weights import WeightPaths
+from magicanimate.weights.layout import WeightPaths
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 

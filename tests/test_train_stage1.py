@@ -17,13 +17,14 @@ import torch
 from PIL import Image
 
 from conftest import TINY_WEIGHTS, require
-from magicanimate.densepose_render import colorize_parts, render_parts
-from magicanimate.pipeline import MagicAnimate
+from magicanimate.io.densepose_colors import colorize_parts
+from magicanimate.synthetic.simple_person import render_parts
+from magicanimate.sampling.pipeline import MagicAnimate
 from magicanimate.training import load_config, train
 from magicanimate.training.logger import TrainingLog
 from magicanimate.training.synthetic import make_synthetic_dataset
 from magicanimate.training.trainer import Trainer
-from magicanimate.videoio import read_motion, write_video
+from magicanimate.io.video import read_motion, write_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 STEPS = 24

@@ -16,12 +16,12 @@ import torch
 from PIL import Image
 
 from conftest import TINY_WEIGHTS, require
-from magicanimate.pipeline import MagicAnimate
+from magicanimate.sampling.pipeline import MagicAnimate
 from magicanimate.training import load_config, train
 from magicanimate.training.logger import TrainingLog
 from magicanimate.training.synthetic import make_synthetic_dataset
 from magicanimate.training.trainer import Trainer
-from magicanimate.videoio import read_motion
+from magicanimate.io.video import read_motion
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning")]
 STEPS = 16

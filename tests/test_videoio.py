@@ -11,10 +11,10 @@ import pytest
 from conftest import INPUTS, TINY, require
 from PIL import Image
 
-from magicanimate import videoio
+from magicanimate.io import video as videoio
 from magicanimate.errors import InputError, OutputError
-from magicanimate.imageio import resize_image
-from magicanimate.videoio import (
+from magicanimate.io.image import resize_image
+from magicanimate.io.video import (
     Motion,
     frames_to_uint8,
     make_grid,

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conftest import TINY, require
-from magicanimate.windows import padded_length, sliding_windows, window_counts
+from magicanimate.sampling.windows import padded_length, sliding_windows, window_counts
 
 
 def test_case_a_windows():

@@ -10,11 +10,11 @@ __all__ = ["AnimationResult", "MagicAnimate", "Progress", "__version__"]
 def __getattr__(name: str):
     # Lazy: `import magicanimate` (and the CLI's --help) stays fast; torch loads on first use.
     if name in ("MagicAnimate", "AnimationResult"):
-        from . import pipeline
+        from magicanimate.sampling import pipeline as pipeline
 
         return getattr(pipeline, name)
     if name == "Progress":
-        from .sampler import Progress
+        from magicanimate.sampling.sampler import Progress
 
         return Progress
     raise AttributeError(f"module 'magicanimate' has no attribute {name!r}")

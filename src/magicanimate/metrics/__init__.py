@@ -11,7 +11,7 @@ from magicanimate.metrics.frechet import frechet_distance, frechet_from_features
 from magicanimate.metrics.networks import FeatureNetworks, load_feature_networks, random_feature_networks
 from magicanimate.metrics.perceptual import lpips
 from magicanimate.metrics.units import video_units
-from magicanimate.metrics.weights import WEIGHT_FILES, download_weights, metrics_dir
+from magicanimate.metrics.downloads import WEIGHT_FILES, download_weights, metrics_dir
 
 __all__ = [
     "WEIGHT_FILES",

@@ -8,7 +8,7 @@ import numpy as np
 from torch import nn
 
 from magicanimate.metrics.features import i3d_unit_features, inception_features, resnet3d_unit_features
-from magicanimate.metrics.frames import Video, as_video_list, to_uint8
+from magicanimate.metrics.arrays import Video, as_video_list, to_uint8
 from magicanimate.metrics.frechet import frechet_from_features
 from magicanimate.metrics.units import UNIT_FRAMES, video_units
 

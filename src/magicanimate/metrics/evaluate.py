@@ -13,7 +13,7 @@ from tqdm import tqdm
 from magicanimate.errors import InputError
 from magicanimate.metrics import frame_metrics as fm
 from magicanimate.metrics.features import i3d_unit_features, inception_features, resnet3d_unit_features
-from magicanimate.metrics.frames import match_size
+from magicanimate.metrics.arrays import match_size
 from magicanimate.metrics.frechet import frechet_from_features
 from magicanimate.metrics.inputs import count_frames, pair_sources, read_source
 from magicanimate.metrics.networks import FeatureNetworks

@@ -18,7 +18,7 @@ from torch import nn
 from magicanimate.metrics import i3d as i3d_net
 from magicanimate.metrics import inception as inception_net
 from magicanimate.metrics import resnet3d as resnet3d_net
-from magicanimate.metrics.frames import resize_bicubic_float
+from magicanimate.metrics.arrays import resize_bicubic_float
 
 
 def network_placement(network: nn.Module) -> tuple[torch.device, torch.dtype]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.metrics import structural_similarity
 
-from magicanimate.metrics.frames import Video, check_pair, match_size, to_float, to_uint8
+from magicanimate.metrics.arrays import Video, check_pair, match_size, to_float, to_uint8
 
 PSNR_IDENTICAL = 100.0  # DisCo's value for identical frames (MSE = 0)
 

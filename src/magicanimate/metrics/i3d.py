@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magicanimate.metrics.checkpoint import LoadReport, load_mapped
+from magicanimate.weights.state_dict import LoadReport, load_mapped
 
 INPUT_SIZE = 224
 NUM_CLASSES = 400

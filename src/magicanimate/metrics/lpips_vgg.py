@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from magicanimate.metrics.checkpoint import LoadReport, load_mapped
+from magicanimate.weights.state_dict import LoadReport, load_mapped
 
 # VGG16 "D" configuration; "M" is a 2x2 max pool. Indices match torchvision's `features`.
 VGG16_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512)
@@ -45,8 +44,8 @@ class LPIPSVGG(nn.Module):
         super().__init__()
         self.features = _vgg16_features()
         self.heads = nn.ModuleList(nn.Conv2d(c, 1, kernel_size=1, bias=False) for c in TAP_CHANNELS)
-        self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", torch.tensor(SHIFT).view(1, 3, 1, 1), persistent=False)  # (3,) -> NCHW
+        self.register_buffer("scale", torch.tensor(SCALE).view(1, 3, 1, 1), persistent=False)  # (3,) -> NCHW
 
     def taps(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Unit-normalised activations at the five tapped ReLUs."""
@@ -85,8 +84,3 @@ def load_lpips_heads(model: LPIPSVGG, state_dict: dict[str, torch.Tensor]) -> Lo
         return f"{match.group(1)}.weight" if match else key
 
     return load_mapped(model.heads, state_dict, rename=rename, what="LPIPS linear layers")
-
-
-def resize_like(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of (B, 3, H, W) to `size` (used only when a caller's frames differ in size)."""
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)

@@ -9,12 +9,12 @@ import torch
 from torch import nn
 
 from magicanimate.errors import WeightsError
-from magicanimate.metrics.checkpoint import read_state_dict
+from magicanimate.weights.state_dict import read_state_dict, tensors_only
 from magicanimate.metrics.i3d import InceptionI3D, load_i3d
 from magicanimate.metrics.inception import InceptionV3, TorchScriptInception, load_inception
 from magicanimate.metrics.lpips_vgg import LPIPSVGG, load_lpips_heads, load_vgg16_trunk
 from magicanimate.metrics.resnet3d import ResNet3D50, load_resnet3d
-from magicanimate.metrics.weights import WEIGHT_FILES, missing_message, metrics_dir, weight_path
+from magicanimate.metrics.downloads import WEIGHT_FILES, missing_message, metrics_dir, weight_path
 
 PathLike = str | os.PathLike[str] | None
 INCEPTION_BACKENDS = ("pytorch-fid", "torchscript")
@@ -36,6 +36,11 @@ class FeatureNetworks:
     lpips: nn.Module | None = None
 
 
+def _read_file(path) -> dict[str, torch.Tensor]:
+    """The tensors of a metric weight file (unwrapping a ``state_dict`` entry)."""
+    return tensors_only(read_state_dict(path, unwrap=("state_dict",)), path)
+
+
 def _ready(module: nn.Module, device: torch.device | str) -> nn.Module:
     return module.eval().requires_grad_(False).to(device)
 
@@ -55,7 +60,7 @@ def load_inception_network(
     """FID InceptionV3 from pytorch-fid's weights, or NVIDIA's TorchScript file (backend 'torchscript')."""
     if backend == "pytorch-fid":
         model = InceptionV3()
-        load_inception(model, read_state_dict(weight_path("inception", cache_dir)))
+        load_inception(model, _read_file(weight_path("inception", cache_dir)))
         return _ready(model, device)
     if backend == "torchscript":
         path = weight_path("inception_torchscript", cache_dir)
@@ -70,22 +75,22 @@ def load_inception_network(
 def load_resnet3d_network(*, cache_dir: PathLike = None, device: torch.device | str = "cpu") -> nn.Module:
     """3D ResNet-50 (Kinetics-400) for FID-VID from `resnet-50-kinetics.pth`."""
     model = ResNet3D50()
-    load_resnet3d(model, read_state_dict(weight_path("resnet3d", cache_dir)))
+    load_resnet3d(model, _read_file(weight_path("resnet3d", cache_dir)))
     return _ready(model, device)
 
 
 def load_i3d_network(*, cache_dir: PathLike = None, device: torch.device | str = "cpu") -> nn.Module:
     """I3D (Kinetics-400) for FVD from `i3d_pretrained_400.pt`."""
     model = InceptionI3D()
-    load_i3d(model, read_state_dict(weight_path("i3d", cache_dir)))
+    load_i3d(model, _read_file(weight_path("i3d", cache_dir)))
     return _ready(model, device)
 
 
 def load_lpips_network(*, cache_dir: PathLike = None, device: torch.device | str = "cpu") -> nn.Module:
     """LPIPS-VGG from torchvision's VGG16 trunk and the LPIPS v0.1 linear layers."""
     model = LPIPSVGG()
-    load_vgg16_trunk(model, read_state_dict(weight_path("vgg16", cache_dir)))
-    load_lpips_heads(model, read_state_dict(weight_path("lpips_vgg", cache_dir)))
+    load_vgg16_trunk(model, _read_file(weight_path("vgg16", cache_dir)))
+    load_lpips_heads(model, _read_file(weight_path("lpips_vgg", cache_dir)))
     return _ready(model, device)
 
 

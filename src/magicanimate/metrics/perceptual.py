@@ -9,7 +9,7 @@ from torch import nn
 
 from magicanimate.errors import InputError
 from magicanimate.metrics.features import network_placement
-from magicanimate.metrics.frames import Video, check_pair, match_size, to_uint8
+from magicanimate.metrics.arrays import Video, check_pair, match_size, to_uint8
 
 # DisCo feeds torchvision's ToTensor output, [0, 1], to a network that expects [-1, 1].
 LPIPS_INPUT_RANGES = ("disco", "standard")

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magicanimate.metrics.checkpoint import LoadReport, load_mapped
+from magicanimate.weights.state_dict import LoadReport, load_mapped
 
 INPUT_FRAMES = 16
 INPUT_SIZE = 112

@@ -5,10 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
 from diffusers import UNet2DConditionModel
 from einops import rearrange
 
-from .reference_attention import RecordingAttnProcessor, ReferenceBank, install_processors
+from magicanimate.models.reference_attention import (
+    RecordingAttnProcessor,
+    ReferenceAttnProcessor,
+    ReferenceBank,
+    install_processors,
+    restore_processors,
+)
 
 # The released appearance encoder omits these 24 tensors: everything after the normalised
 # input of the last transformer block of the last up block is never used.
@@ -29,7 +36,7 @@ class AppearanceEncoder(UNet2DConditionModel):
 
     A subclass of diffusers' UNet with its own ``forward``: the released weights stop at
     the last up block's final ``norm1``, so the layers after it are removed (``truncate``)
-    and the forward stops there. It records into the bank given to ``attach``.
+    and the forward stops there. It records into the bank passed to ``forward``.
     """
 
     @classmethod
@@ -50,21 +57,20 @@ class AppearanceEncoder(UNet2DConditionModel):
             setattr(owner, name, None)
         self.conv_act = None
 
-    def attach(self, bank: ReferenceBank) -> list[str]:
-        """Make the mid/up self-attention layers record into ``bank``; returns the block names."""
-        self._bank = bank
-        names = install_processors(self, bank, RecordingAttnProcessor)
-        return sorted(names + [self._last_block_name()])
-
-    def _last_block_name(self) -> str:
+    def last_block_name(self) -> str:
+        """Name of the last recorded transformer block (written by ``forward`` itself)."""
         return f"up_blocks.{len(self.up_blocks) - 1}.attentions.{len(self.up_blocks[-1].attentions) - 1}.transformer_blocks.0"
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int,
-                encoder_hidden_states: torch.Tensor) -> None:  # type: ignore[override]
-        """Record the reference tokens of ``sample`` (1, 4, h, w) at ``timestep`` into the bank."""
+                encoder_hidden_states: torch.Tensor, bank: ReferenceBank) -> None:  # type: ignore[override]
+        """Record the reference tokens of ``sample`` (b, 4, h, w) at ``timestep`` into ``bank``.
+
+        The mid/up self-attention layers record through the processors that
+        ``connect_reference_attention`` installed (with the same bank); the last block here.
+        """
         up_factor = 2 ** (len(self.up_blocks) - 1)
         needs_sizes = any(s % up_factor for s in sample.shape[-2:])
-        t = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(sample.shape[0])
+        t = torch.as_tensor(timestep, device=sample.device).reshape(-1).expand(sample.shape[0])  # -> (b,)
         temb = self.time_embedding(self.time_proj(t).to(self.dtype))
         text = encoder_hidden_states
 
@@ -99,4 +105,42 @@ class AppearanceEncoder(UNet2DConditionModel):
             else:
                 h = attention.proj_in(attention.norm(x))
                 h = rearrange(h, "b c h w -> b (h w) c")  # tokens
-                self._bank.write(self._last_block_name(), attention.transformer_blocks[0].norm1(h))
+                bank.write(self.last_block_name(), attention.transformer_blocks[0].norm1(h))
+
+
+class AttentionConnection:
+    """The processors installed by ``connect_reference_attention``; ``disconnect`` puts the old ones back."""
+
+    def __init__(self, layers: list[str], previous: list[tuple[nn.Module, dict[str, Any]]]):
+        self.layers = layers
+        self._previous = previous
+
+    def disconnect(self) -> None:
+        """Restore the processors that were there before."""
+        for model, processors in self._previous:
+            restore_processors(model, processors)
+        self._previous = []
+
+
+def connect_reference_attention(
+    appearance_encoder: AppearanceEncoder,
+    unet: nn.Module,
+    bank: ReferenceBank,
+    *,
+    recorder: type = RecordingAttnProcessor,
+    reader: type = ReferenceAttnProcessor,
+) -> AttentionConnection:
+    """Install the reference-attention processors once: the encoder records into ``bank``, the UNet reads it.
+
+    Returns the connection (fusion layer names, and ``disconnect`` to restore the previous
+    processors). Raises ValueError when the two models' fusion layers differ.
+    """
+    before = [(appearance_encoder, install_processors(appearance_encoder, bank, recorder)),
+              (unet, install_processors(unet, bank, reader))]
+    writers = sorted([*before[0][1], appearance_encoder.last_block_name()])
+    readers = sorted(before[1][1])
+    if writers != readers:
+        for model, processors in before:
+            restore_processors(model, processors)
+        raise ValueError(f"appearance encoder and UNet fusion layers differ: {writers} vs {readers}")
+    return AttentionConnection(readers, before)

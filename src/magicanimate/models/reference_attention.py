@@ -11,7 +11,7 @@ object; nothing is attached to the modules themselves.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -162,9 +162,17 @@ def fusion_layers(model: nn.Module) -> dict[str, Attention]:
     return layers
 
 
-def install_processors(model: nn.Module, bank: ReferenceBank, processor_cls: type) -> list[str]:
-    """Set ``processor_cls(bank, name)`` on every fusion layer of ``model``; returns the names."""
-    layers = fusion_layers(model)
-    for name, attn in layers.items():
+def install_processors(model: nn.Module, bank: ReferenceBank, processor_cls: type) -> dict[str, Any]:
+    """Set ``processor_cls(bank, name)`` on every fusion layer of ``model``; returns the previous processors by name."""
+    previous = {}
+    for name, attn in fusion_layers(model).items():
+        previous[name] = attn.processor
         attn.set_processor(processor_cls(bank, name))
-    return sorted(layers)
+    return previous
+
+
+def restore_processors(model: nn.Module, previous: dict[str, Any]) -> None:
+    """Put back processors returned by ``install_processors``."""
+    layers = fusion_layers(model)
+    for name, processor in previous.items():
+        layers[name].set_processor(processor)

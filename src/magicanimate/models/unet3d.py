@@ -23,9 +23,9 @@ from diffusers.models.upsampling import Upsample2D
 from einops import repeat
 from torch import nn
 
-from .frames import fold_frames, per_frame, unfold_frames
-from .motion_module import MotionModule, TemporalTransformerBlock
-from .resnet3d import ResnetBlock3D
+from magicanimate.models.layout import fold_frames, per_frame, unfold_frames
+from magicanimate.models.motion_module import MotionModule, TemporalTransformerBlock
+from magicanimate.models.blocks import ResnetBlock3D
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def _apply_motion(module: nn.Module, x: torch.Tensor, temporal: Temporal) -> tor
     if isinstance(temporal, bool):
         return module(x) if temporal else x
     # Computed for every row so the module always takes part in the graph (DDP needs that).
-    return torch.where(temporal.view(-1, 1, 1, 1, 1), module(x), x)
+    return torch.where(temporal.view(-1, 1, 1, 1, 1), module(x), x)  # (b,) -> (b, 1, 1, 1, 1): per-row choice
 
 
 class DownBlock3D(nn.Module):
@@ -149,7 +149,7 @@ class DownBlock3D(nn.Module):
             if add_downsample else None
         )
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor, temporal: Temporal = True,
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, *, text: torch.Tensor, temporal: Temporal = True,
                 downsample: bool = True) -> tuple[torch.Tensor, tuple[torch.Tensor, ...]]:
         """Returns the block output and the skip tensors for the up path."""
         skips = ()
@@ -176,7 +176,8 @@ class MidBlock3D(nn.Module):
         )
         self.attentions = nn.ModuleList([_spatial_transformer(channels, heads, cfg)])
 
-    def forward(self, x: torch.Tensor, temb: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, *, text: torch.Tensor) -> torch.Tensor:
+        """Resnet, spatial transformer, resnet on (b, c, f, h, w)."""
         x = self.resnets[0](x, temb)
         x = _run_spatial_transformer(self.attentions[0], x, text)
         return self.resnets[1](x, temb)
@@ -202,8 +203,9 @@ class UpBlock3D(nn.Module):
             nn.ModuleList([Upsample2D(cout, use_conv=True, out_channels=cout)]) if add_upsample else None
         )
 
-    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], temb: torch.Tensor,
-                text: torch.Tensor, upsample_size: tuple[int, int] | None, temporal: Temporal = True) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skips: Sequence[torch.Tensor], *, temb: torch.Tensor,
+                text: torch.Tensor, upsample_size: tuple[int, int] | None = None,
+                temporal: Temporal = True) -> torch.Tensor:
         skips = list(skips)
         for i, resnet in enumerate(self.resnets):
             x = torch.cat([x, skips.pop()], dim=1)  # channels: previous + skip
@@ -281,12 +283,12 @@ class TemporalUNet(nn.Module):
             elif isinstance(module, TemporalTransformerBlock):
                 module.ff_chunk_size = rows
 
-    def _run_block(self, block: nn.Module, *args: Any) -> Any:
+    def _run_block(self, block: nn.Module, *args: Any, **kwargs: Any) -> Any:
         """Call ``block``, under activation checkpointing when enabled and gradients are on."""
         if self.gradient_checkpointing and torch.is_grad_enabled():
             # Non-reentrant: tensors read inside the block (reference tokens) still get gradients.
-            return torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False)
-        return block(*args)
+            return torch.utils.checkpoint.checkpoint(block, *args, use_reentrant=False, **kwargs)
+        return block(*args, **kwargs)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -294,7 +296,7 @@ class TemporalUNet(nn.Module):
 
     def time_embed(self, timestep: torch.Tensor | int, batch: int, device: torch.device) -> torch.Tensor:
         """Sinusoidal timestep features -> MLP, shape (batch, 4 * c0)."""
-        t = torch.as_tensor(timestep, device=device).reshape(-1).expand(batch)
+        t = torch.as_tensor(timestep, device=device).reshape(-1).expand(batch)  # () or (1,) or (b,) -> (b,)
         return self.time_embedding(self.time_proj(t).to(self.dtype))
 
     def forward(
@@ -320,8 +322,9 @@ class TemporalUNet(nn.Module):
         ``feature_cache``: opt-in DeepCache-style reuse of deep features (see ``FeatureCache``).
         """
         if feature_cache is not None and feature_cache.reuse and feature_cache.features is not None:
-            return self._shallow_forward(sample, timestep, encoder_hidden_states, down_block_additional_residuals,
-                                         temporal, repeat_batch_at_mid, feature_cache.features)
+            return self._shallow_forward(sample, timestep, text=encoder_hidden_states,
+                                         down_residuals=down_block_additional_residuals, temporal=temporal,
+                                         repeat_batch_at_mid=repeat_batch_at_mid, features=feature_cache.features)
         up_factor = 2 ** (len(self.up_blocks) - 1)
         needs_sizes = any(s % up_factor for s in sample.shape[-2:])
         temb = self.time_embed(timestep, sample.shape[0], sample.device)
@@ -329,7 +332,7 @@ class TemporalUNet(nn.Module):
         x = per_frame(self.conv_in, sample)
         skips: tuple[torch.Tensor, ...] = (x,)
         for block in self.down_blocks:
-            x, block_skips = self._run_block(block, x, temb, encoder_hidden_states, temporal)
+            x, block_skips = self._run_block(block, x, temb, text=encoder_hidden_states, temporal=temporal)
             skips += block_skips
         if down_block_additional_residuals is not None:
             if len(down_block_additional_residuals) != len(skips):
@@ -340,9 +343,10 @@ class TemporalUNet(nn.Module):
             if not isinstance(temporal, bool):
                 raise ValueError("repeat_batch_at_mid needs temporal=True or False, not per-row flags")
             k = repeat_batch_at_mid
+            # (b, ...) -> (k b, ...): the batch tiled k times, as a call on the tiled sample would have it
             x, temb, encoder_hidden_states = (v.repeat(k, *([1] * (v.ndim - 1))) for v in (x, temb, encoder_hidden_states))
             skips = tuple(_tile_batch(s, k) for s in skips)
-        x = self._run_block(self.mid_block, x, temb, encoder_hidden_states)
+        x = self._run_block(self.mid_block, x, temb, text=encoder_hidden_states)
         if mid_block_additional_residual is not None:
             x = x + mid_block_additional_residual
 
@@ -352,25 +356,27 @@ class TemporalUNet(nn.Module):
             size = tuple(skips[-1].shape[-2:]) if needs_sizes and skips else None
             if feature_cache is not None and i == len(self.up_blocks) - 1:
                 feature_cache.features = x
-            x = self._run_block(block, x, block_skips, temb, encoder_hidden_states, size, temporal)
+            x = self._run_block(block, x, block_skips, temb=temb, text=encoder_hidden_states, upsample_size=size,
+                                temporal=temporal)
         return self._head(x)
 
     def _head(self, x: torch.Tensor) -> torch.Tensor:
         x = F.silu(self.conv_norm_out(x))  # GroupNorm on 5-D: statistics across frames
         return per_frame(self.conv_out, x)
 
-    def _shallow_forward(self, sample, timestep, text, down_residuals, temporal, repeat_batch_at_mid,
-                         features: torch.Tensor) -> torch.Tensor:
+    def _shallow_forward(self, sample: torch.Tensor, timestep: torch.Tensor | int, *, text: torch.Tensor,
+                         down_residuals: Sequence[torch.Tensor] | None, temporal: Temporal,
+                         repeat_batch_at_mid: int, features: torch.Tensor) -> torch.Tensor:
         """conv_in + first down block (no downsampler) + last up block on cached deep features."""
         temb = self.time_embed(timestep, sample.shape[0], sample.device)
         x = per_frame(self.conv_in, sample)
-        _, block_skips = self.down_blocks[0](x, temb, text, temporal, downsample=False)
+        _, block_skips = self.down_blocks[0](x, temb, text=text, temporal=temporal, downsample=False)
         skips = (x,) + block_skips
         if down_residuals is not None:
             skips = tuple(s + r for s, r in zip(skips, down_residuals[: len(skips)]))
         if repeat_batch_at_mid > 1:
             k = repeat_batch_at_mid
-            temb, text = temb.repeat(k, 1), text.repeat(k, 1, 1)
+            temb, text = temb.repeat(k, 1), text.repeat(k, 1, 1)  # (b, d) -> (k b, d), (b, n, d) -> (k b, n, d)
             skips = tuple(_tile_batch(s, k) for s in skips)
-        x = self.up_blocks[-1](features, skips, temb, text, None, temporal)
+        x = self.up_blocks[-1](features, skips, temb=temb, text=text, temporal=temporal)
         return self._head(x)

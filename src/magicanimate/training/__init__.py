@@ -3,11 +3,11 @@
     from magicanimate.training import load_config, train
     summary = train(load_config("configs/stage1.yaml", {"data.root": "data/tiktok"}))
 
-Multi-GPU: ``accelerate launch -m magicanimate.training --stage 1 --config configs/stage1.yaml``.
+Multi-GPU: ``accelerate launch -m magicanimate train --stage 1 --config configs/stage1.yaml``.
 See docs/training.md.
 """
 
-from .config import TrainConfig, load_config
-from .trainer import TrainSummary, train
+from magicanimate.training.config import TrainConfig, load_config
+from magicanimate.training.trainer import TrainSummary, train
 
 __all__ = ["TrainConfig", "TrainSummary", "load_config", "train"]

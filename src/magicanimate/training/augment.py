@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from ..densepose_render import part_colors
+from magicanimate.io.densepose_colors import part_colors
 
 # MIRRORED_PART[k] is the part that part k becomes in a horizontally flipped image.
 MIRRORED_PART = np.array([0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 24, 23])

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..errors import InputError
+from magicanimate.errors import InputError
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 

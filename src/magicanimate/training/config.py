@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from ..errors import InputError
+from magicanimate.errors import InputError
 
 
 def opt(default: Any, help: str) -> Any:  # noqa: A002 - the natural name here

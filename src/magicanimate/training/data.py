@@ -19,13 +19,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from ..errors import InputError
-from ..imageio import IMAGE_SUFFIXES, load_image
-from ..videoio import VIDEO_SUFFIXES, frame_files, probe_video, read_motion
-from .augment import crop_box, mirror_densepose, mirror_image, resize_crop
-from .config import DataConfig
+from magicanimate.errors import InputError
+from magicanimate.io.image import IMAGE_SUFFIXES, load_image
+from magicanimate.io.video import VIDEO_SUFFIXES, frame_files, probe_video, read_motion
+from magicanimate.training.augment import crop_box, mirror_densepose, mirror_image, resize_crop
+from magicanimate.training.config import DataConfig
 
-KINDS = ("video", "frame", "image")  # what a draw can give; see DataConfig.image_threshold
 
 
 # ---------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from ..checkpoints import DIFFUSERS_WEIGHT_NAMES
+from magicanimate.weights.state_dict import DIFFUSERS_WEIGHT_NAMES
 
 SAFETENSORS = DIFFUSERS_WEIGHT_NAMES[0]
 

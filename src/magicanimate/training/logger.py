@@ -30,7 +30,7 @@ class TrainingLog:
             try:
                 from torch.utils.tensorboard import SummaryWriter
             except ImportError as err:
-                from ..errors import InputError
+                from magicanimate.errors import InputError
 
                 raise InputError("tensorboard=true needs the tensorboard package (pip install tensorboard)") from err
             self.tensorboard = SummaryWriter(str(folder / "tensorboard"), purge_step=(resume_step or 0) + 1)

@@ -15,11 +15,10 @@ from diffusers import ControlNetModel
 from einops import rearrange, repeat
 from torch import nn
 
-from ..errors import InputError
-from ..models.appearance_encoder import AppearanceEncoder
-from ..models.reference_attention import install_processors
-from ..models.unet3d import TemporalUNet
-from .reference import BatchRecordingProcessor, BatchReferenceBank, BatchReferenceProcessor
+from magicanimate.errors import InputError
+from magicanimate.models.appearance_encoder import AppearanceEncoder, connect_reference_attention
+from magicanimate.models.unet3d import TemporalUNet
+from magicanimate.training.reference import BatchRecordingProcessor, BatchReferenceBank, BatchReferenceProcessor
 
 
 class TrainingModel(nn.Module):
@@ -31,15 +30,8 @@ class TrainingModel(nn.Module):
         self.unet, self.controlnet, self.appearance_encoder = unet, controlnet, appearance_encoder
         self.use_motion_modules = use_motion_modules
         self.bank = BatchReferenceBank()
-        self.install_processors()
-
-    def install_processors(self) -> None:
-        """(Re)install the batch reference-attention processors (inference sampling replaces them)."""
-        writers = self.appearance_encoder.attach(self.bank)  # also points its last block at the bank
-        install_processors(self.appearance_encoder, self.bank, BatchRecordingProcessor)
-        readers = install_processors(self.unet, self.bank, BatchReferenceProcessor)
-        if writers != readers:
-            raise ValueError(f"appearance encoder and UNet fusion layers differ: {writers} vs {readers}")
+        self.attention = connect_reference_attention(appearance_encoder, unet, self.bank,
+                                                     recorder=BatchRecordingProcessor, reader=BatchReferenceProcessor)
 
     # ------------------------------------------------------------------ parameters
     def select_trainable(self, patterns: list[str]) -> list[str]:
@@ -76,7 +68,7 @@ class TrainingModel(nn.Module):
 
         # 1. Appearance encoder on the clean reference at the same timestep: fills the bank.
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.trains("appearance_encoder")):
-            self.appearance_encoder(reference, timesteps, text)
+            self.appearance_encoder(reference, timesteps, text, self.bank)
 
         # 2. ControlNet on every frame.
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.trains("controlnet")):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from diffusers.models.attention_processor import Attention
 from einops import rearrange, repeat
 
-from ..models.reference_attention import ReferenceBank, self_attention
+from magicanimate.models.reference_attention import ReferenceBank, self_attention
 
 
 class BatchReferenceBank(ReferenceBank):
@@ -68,7 +68,7 @@ class BatchReferenceProcessor:
             # Dropped samples see only their own tokens: mask out the reference keys.
             keep = repeat(self.bank.keep, "b -> (b f)", f=frames)
             own = torch.ones(x.shape[0], x.shape[1], dtype=torch.bool, device=x.device)
-            ref = keep[:, None].expand(-1, reference.shape[1])
+            ref = keep[:, None].expand(-1, reference.shape[1])  # ((b f),) -> ((b f), l_ref)
             mask = torch.cat([own, ref], dim=1)[:, None, None, :]  # ((b f), 1, 1, l + l_ref)
         out = rearrange(F.scaled_dot_product_attention(q, k, v, attn_mask=mask), "n h l e -> n l (h e)")
         return attn.to_out[1](attn.to_out[0](out))

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..densepose_render import colorize_parts, render_parts
-from ..videoio import write_video
+from magicanimate.io.densepose_colors import colorize_parts
+from magicanimate.synthetic.simple_person import render_parts
+from magicanimate.io.video import write_video
 
 
 def _paint(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:

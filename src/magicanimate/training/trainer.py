@@ -1,7 +1,7 @@
 """The training loop of both stages (accelerate: one process per GPU, DDP, mixed precision).
 
 Per optimiser step, for each micro-batch:
-  1. encode the target frames and the reference with the frozen VAE (latents x 0.18215);
+  1. encode the target frames and the reference with the frozen VAE (latents x VAE_SCALE);
   2. draw noise and timesteps t ~ U{0..999}; noise the latents with DDPM (the release's betas);
   3. predict the noise (appearance encoder on the clean reference at t -> reference attention;
      ControlNet on the DensePose; temporal UNet, motion modules bypassed for still images);
@@ -27,26 +27,26 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from ..components import Components
-from ..errors import InputError
-from .build import quiet_diffusers, build_starting_models, check_trainable_for_stage
-from .checkpoint import (
+from magicanimate.weights.build import Components
+from magicanimate.errors import InputError
+from magicanimate.training.starting_models import build_starting_models, check_trainable_for_stage
+from magicanimate.weights.build import quiet_diffusers
+from magicanimate.training.checkpoint import (
     TrainingState, checkpoint_dir, list_checkpoints, load_checkpoint, prune_checkpoints, resolve_resume,
     save_checkpoint, save_rng,
 )
-from .config import TrainConfig, save_config
-from .data import DrawSampler, TrainingDataset, collate, load_items
-from .ema import EMA
-from .export import export_release_layout
-from .logger import TrainingLog
-from .model import TrainingModel
+from magicanimate.training.config import TrainConfig, save_config
+from magicanimate.training.data import DrawSampler, TrainingDataset, collate, load_items
+from magicanimate.training.ema import EMA
+from magicanimate.training.export import export_release_layout
+from magicanimate.training.logger import TrainingLog
+from magicanimate.training.model import TrainingModel
+from magicanimate.models.text import empty_prompt_embedding
+from magicanimate.models.vae import VAE_SCALE
+from magicanimate.sampling.schedulers import training_noise_scheduler
 
 log = logging.getLogger(__name__)
 
-VAE_SCALE = 0.18215
-# The noising process of SD 1.5 and the release (DDPM, linear betas 0.00085..0.012).
-DDPM_CONFIG = dict(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="linear",
-                   prediction_type="epsilon")
 
 
 @dataclass
@@ -129,12 +129,11 @@ class Trainer:
         if cfg.optim.scale_lr:
             lr *= cfg.batch_size * cfg.gradient_accumulation_steps * acc.num_processes
         optimizer = self._optimizer(params, lr)
-        from diffusers import DDPMScheduler
         from diffusers.optimization import get_scheduler
 
         self.lr_scheduler = get_scheduler(cfg.optim.lr_scheduler, optimizer, num_warmup_steps=cfg.optim.lr_warmup_steps,
                                           num_training_steps=cfg.max_steps)
-        self.noise_scheduler = DDPMScheduler(**DDPM_CONFIG)
+        self.noise_scheduler = training_noise_scheduler()
         self.model, self.optimizer = acc.prepare(net, optimizer)
         self.net: TrainingModel = acc.unwrap_model(self.model)
         self.named_trainable = {n: p for n, p in self.net.named_parameters() if p.requires_grad}
@@ -166,7 +165,7 @@ class Trainer:
         self.fixed_batch = self._fixed_batch() if cfg.fixed_batch_every and acc.is_main_process else None
         self.validation = None
         if cfg.validation.every and acc.is_main_process:
-            from .validation import validation_inputs
+            from magicanimate.training.validation import validation_inputs
 
             self.validation = validation_inputs(cfg, items)
         self._stop_signal = False
@@ -205,11 +204,7 @@ class Trainer:
         return self.start.unet_spatial_from_checkpoint or spatial_trains
 
     def _empty_prompt(self, text_encoder: torch.nn.Module) -> torch.Tensor:
-        tok = self.start.tokenizer
-        ids = tok("", padding="max_length", max_length=tok.model_max_length, truncation=True,
-                  return_tensors="pt").input_ids.to(self.device)
-        with torch.no_grad():
-            return text_encoder(ids)[0].float()
+        return empty_prompt_embedding(self.start.tokenizer, text_encoder, device=self.device).float()
 
     def _optimizer(self, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
         o = self.cfg.optim
@@ -297,7 +292,7 @@ class Trainer:
         self._install_signal_handler()
         batches = self._loader()
         budget = cfg.time_budget_seconds()
-        run_start, step_times, last_loss, stopped = time.monotonic(), [], None, "max_steps"
+        step_times, last_loss, stopped = [], None, "max_steps"
         checkpoint_seconds = 0.0
         if self.log is not None and self.fixed_batch is not None and self.step == 0:
             self.log.log(step=0, fixed_loss=self.fixed_batch_loss(), lr=self.lr_scheduler.get_last_lr()[0])
@@ -474,7 +469,7 @@ class Trainer:
         """Sample video of the current (EMA) weights into samples/step_N.mp4 (main process)."""
         from contextlib import nullcontext
 
-        from .validation import sampling_model, write_sample
+        from magicanimate.training.validation import sampling_model, write_sample
 
         acc = self.accelerator
         path = None
@@ -487,10 +482,12 @@ class Trainer:
             try:
                 with (self.ema.swapped_in() if self.ema is not None else nullcontext()), acc.autocast():
                     model = sampling_model(components, device=self.device)
-                    path = write_sample(self.output / "samples" / f"step_{self.step:06d}.mp4", model,
-                                        self.validation, self.cfg)
+                    try:
+                        path = write_sample(self.output / "samples" / f"step_{self.step:06d}.mp4", model,
+                                            self.validation, self.cfg)
+                    finally:
+                        model.close()  # puts the training attention processors back
             finally:
-                net.install_processors()  # the inference pipeline installed its own
                 net.train()
         acc.wait_for_everyone()
         return path

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..components import Components
-from ..errors import InputError
-from ..imageio import load_image, resize_image
-from ..pipeline import MagicAnimate
-from ..videoio import read_motion, write_video
-from .config import TrainConfig
-from .data import FrameReader, Item, load_items
+from magicanimate.weights.build import Components
+from magicanimate.errors import InputError
+from magicanimate.io.image import load_image, resize_image
+from magicanimate.sampling.pipeline import MagicAnimate
+from magicanimate.io.video import read_motion, write_video
+from magicanimate.training.config import TrainConfig
+from magicanimate.training.data import FrameReader, Item, load_items
 
 log = logging.getLogger(__name__)
 

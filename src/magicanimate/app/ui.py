@@ -1,0 +1,193 @@
+"""The web app: a Gradio page around ``MagicAnimate`` (``magicanimate app``).
+
+    model = MagicAnimate.from_pretrained("pretrained_models")
+    demo = build_app(model, max_upload_mb=200, max_frames=300)
+    launch_app(demo, host="127.0.0.1", port=7860, max_upload_mb=200)
+
+The page takes a reference image and a DensePose motion video (any frame rate),
+the options of ``SampleOptions`` that have an app control (steps, guidance,
+seed, size, fit), shows a progress bar while sampling and returns the result video (at the
+motion's frame rate) and the reference | motion | result grid.
+
+Serving rules, set here once:
+- one generation at a time, through Gradio's queue (concurrency limit 1);
+- uploads above ``max_upload_mb`` are refused by Gradio's upload route and
+  again by the handler, motions with more than ``max_frames`` frames are
+  refused before any sampling, each with a message saying what to change;
+- fully offline: no analytics, no share link, no web fonts (system font stacks
+  only), server-side rendering off; the examples are drawn on the fly
+  (`synthetic.simple_person`) into a cache folder, so nothing outside the package is read.
+  This needs Gradio 6: Gradio 5's page loads scripts from CDNs, and Gradio 4
+  does not import with huggingface_hub >= 1.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+# Must be set before gradio is imported, which reads it for its analytics and version check.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import gradio as gr  # noqa: E402
+
+from magicanimate.app.service import (  # noqa: E402
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_UPLOAD_MB,
+    MB,
+    Animator,
+    ExampleRow,
+    ProgressBar,
+    app_option_names,
+    default_examples,
+    user_message,
+)
+from magicanimate.errors import InputError, MagicAnimateError  # noqa: E402
+from magicanimate.options import option_defaults, option_specs  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 16  # waiting requests beyond this are told the queue is full
+
+
+_SYSTEM_FONTS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Helvetica Neue",
+                 "Arial", "sans-serif")
+_SYSTEM_MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "monospace")
+_CSS = """
+.gradio-container {max-width: 1280px !important; margin: auto;}
+#title h1 {margin-bottom: 0;}
+#info {min-height: 2em;}
+"""
+
+
+# ==========================================================================
+# The page
+# ==========================================================================
+
+
+def make_handler(animator: Animator) -> Callable[..., tuple[str, str, str]]:
+    """The click handler: (progress, reference, motion, *option values in ``app_option_names`` order) in,
+    (video path, grid path, summary) out, gr.Error for failures."""
+    names = app_option_names()
+
+    # Gradio finds its progress tracker by a gr.Progress() default among the positional parameters
+    # and inserts it at that position; first, so that the form values can follow as *values.
+    def animate(progress=gr.Progress(), *values):  # noqa: B008
+        reference, motion, *option_values = values
+        try:
+            progress(0.0, desc="Reading the inputs")
+            result = animator(reference, motion, progress=ProgressBar(progress), **dict(zip(names, option_values)))
+        except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page
+            if not isinstance(err, MagicAnimateError):
+                log.exception("generation failed")
+            raise gr.Error(html.escape(user_message(err), quote=False)) from None  # shown as HTML
+        return str(result.video), str(result.grid), result.summary
+
+    return animate
+
+
+def option_controls() -> list[gr.components.Component]:
+    """One form control per option shown in the app, from its ``AppControl`` (inside the current layout)."""
+    specs, defaults, controls = option_specs(), option_defaults(), []
+    for name in app_option_names():
+        control, default = specs[name].app, defaults[name]
+        if control.kind == "slider":
+            widget = gr.Slider(control.minimum, control.maximum, value=default, step=control.step,
+                               label=control.label, elem_id=control.elem_id)
+        elif control.kind == "number":
+            widget = gr.Number(value=default, precision=0, label=control.label, elem_id=control.elem_id,
+                               min_width=80)
+        elif control.kind == "text":
+            widget = gr.Textbox(value=str(default), label=control.label, max_lines=1, elem_id=control.elem_id,
+                                min_width=120)
+        elif control.kind == "dropdown":
+            widget = gr.Dropdown(list(specs[name].choices or ()), value=default, label=control.label,
+                                 elem_id=control.elem_id, min_width=100)
+        else:
+            raise ValueError(f"unknown app control kind {control.kind!r} for option {name}")
+        controls.append(widget)
+    return controls
+
+
+def _theme() -> gr.themes.ThemeClass:
+    """The Soft theme with system fonts only (Gradio's defaults may load web fonts)."""
+    return gr.themes.Soft(primary_hue="indigo", font=list(_SYSTEM_FONTS), font_mono=list(_SYSTEM_MONO))
+
+
+def build_app(
+    model: Any,
+    *,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    max_frames: int = DEFAULT_MAX_FRAMES,
+    examples: Sequence[ExampleRow] | None = None,
+    output_dir: str | os.PathLike | None = None,
+    title: str = "MagicAnimate",
+) -> gr.Blocks:
+    """The Gradio page around a loaded model; ``examples=None`` draws the built-in ones, ``()`` shows none."""
+    animator = Animator(model, max_upload_mb=max_upload_mb, max_frames=max_frames, output_dir=output_dir)
+    rows = default_examples() if examples is None else [tuple(map(str, row)) for row in examples]
+    animate = make_handler(animator)
+
+    # delete_cache: Gradio's copies of uploads and results, checked hourly, removed after an hour.
+    with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            f"# {html.escape(title)}\n"
+            "Animate a reference image with a DensePose motion video of any frame rate. "
+            f"Uploads up to {max_upload_mb:g} MB and {max_frames} frames; one generation at a time.",
+            elem_id="title")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1):
+                with gr.Row():
+                    reference = gr.Image(label="Reference image", type="filepath", elem_id="reference", height=220,
+                                         sources=["upload", "clipboard"])
+                    motion = gr.Video(label="Motion (DensePose)", elem_id="motion", height=220,
+                                      sources=["upload"])
+                with gr.Row():
+                    controls = option_controls()
+                button = gr.Button("Animate", variant="primary", elem_id="animate")
+                if rows:
+                    gr.Examples(examples=[list(r) for r in rows], inputs=[reference, motion], label="Examples")
+            with gr.Column(scale=1):
+                video = gr.Video(label="Result", elem_id="result", height=300, interactive=False, autoplay=True,
+                                 loop=True)
+                grid = gr.Video(label="Reference | motion | result", elem_id="grid", height=200, interactive=False,
+                                autoplay=True, loop=True)
+                info = gr.Markdown(elem_id="info")
+        button.click(animate, inputs=[reference, motion, *controls],
+                     outputs=[video, grid, info], api_name="animate", concurrency_limit=1,
+                     concurrency_id="generate")
+    demo.queue(default_concurrency_limit=1, max_size=QUEUE_SIZE)
+    return demo
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts connections from this machine."""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def launch_app(
+    demo: gr.Blocks,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+    block: bool = True,
+    quiet: bool = False,
+) -> str:
+    """Serve the page on host:port (never a share link); returns its local URL."""
+    if not is_loopback(host):
+        log.warning("serving on %s: anyone who can reach this address can use the app (no login)", host)
+    try:
+        _, url, _ = demo.launch(
+            server_name=host, server_port=port, share=False, inbrowser=False, quiet=quiet, show_error=True,
+            prevent_thread_lock=not block,
+            max_file_size=int(max_upload_mb * MB),  # refused by Gradio's upload route itself
+            ssr_mode=False,  # no Node server
+            theme=_theme(), css=_CSS,
+        )
+    except OSError as err:
+        raise InputError(f"cannot listen on {host}:{port} ({err}); pick another --port") from None
+    return str(url)

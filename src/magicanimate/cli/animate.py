@@ -1,0 +1,174 @@
+"""``magicanimate animate``: one animation, or a batch of jobs with the models loaded once."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from magicanimate.cli.arguments import add_option_flags, options_from_args
+from magicanimate.cli.jobs import Job, grid_path, read_jobs
+from magicanimate.cli.loading import ModelCache, load_model, say
+from magicanimate.errors import InputError, MagicAnimateError
+from magicanimate.options import DEFAULT_FPS
+
+log = logging.getLogger(__name__)
+
+
+def add_animate_parser(subparsers) -> None:
+    """Register ``animate``."""
+    p = subparsers.add_parser(
+        "animate", help="animate a reference image with a DensePose motion video",
+        description="Animate a reference image with a DensePose motion (video file, frame folder or .npy). "
+                    "Defaults reproduce the release: 25 DDIM steps, guidance 7.5, seed 1, 512x512.",
+    )
+    io = p.add_argument_group("inputs and outputs")
+    io.add_argument("--reference", help="reference image (PNG, JPEG, WebP, BMP)")
+    io.add_argument("--motion", help="DensePose motion: mp4/mov/webm/mkv/avi/gif, a folder of frames, or .npy")
+    io.add_argument("--output", help="result: .mp4 (H.264), .webm, .gif, or a folder for numbered PNGs")
+    io.add_argument("--jobs", type=Path, help="batch file (.yaml/.json/.csv) listing jobs; see README")
+    io.add_argument("--grid", nargs="?", const="auto", default=None, metavar="PATH",
+                    help="also write reference | motion | result side by side (default path: OUTPUT with '.grid')")
+    io.add_argument("--save-array", metavar="OUT.npy", help="also save the float32 frames (F, H, W, 3) in [0, 1]")
+    io.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    m = p.add_argument_group("model")
+    m.add_argument("--weights", help="folder in the release layout (default: Hugging Face Hub cache)")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
+    add_option_flags(p)
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.set_defaults(func=run_animate)
+
+
+def _jobs_from_args(args: argparse.Namespace) -> list[Job]:
+    defaults = Job(reference="", motion="", output="", options=options_from_args(args), overwrite=args.overwrite)
+    if args.jobs is not None:
+        if any(getattr(args, n) for n in ("reference", "motion", "output")):
+            raise InputError("give either --jobs or --reference/--motion/--output, not both")
+        return read_jobs(args.jobs, defaults)
+    missing = [f"--{n}" for n in ("reference", "motion", "output") if not getattr(args, n)]
+    if missing:
+        raise InputError(f"missing {', '.join(missing)} (or give --jobs FILE)")
+    defaults.reference, defaults.motion, defaults.output = args.reference, args.motion, args.output
+    defaults.grid, defaults.save_array = args.grid, args.save_array
+    return [defaults]
+
+
+class _Progress:
+    """A tqdm bar over denoising steps x windows, and a line for decoding."""
+
+    def __init__(self, quiet: bool, label: str):
+        self.quiet, self.label, self.bar = quiet, label, None
+
+    def __call__(self, event) -> None:
+        if self.quiet:
+            return
+        if event.stage == "denoise":
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=event.total, desc=f"{self.label} denoising", unit="window",
+                                file=sys.stderr, dynamic_ncols=True)
+            self.bar.update(event.done - self.bar.n)
+        elif event.stage == "decode" and event.done == event.total:
+            self.close()
+            print(f"{self.label} decoded {event.total} frames", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Path:
+    """Run one job with a loaded model; writes its outputs atomically (rank 0 only under torchrun)."""
+    from magicanimate.io.video import check_output, make_grid, save_array, write_video
+    from magicanimate.runtime.distributed import WindowSplit
+    from magicanimate.sampling.pipeline import resolve_inputs
+
+    split = split or WindowSplit()
+    quiet = quiet or split.rank != 0
+    opts = job.options
+
+    check_output(job.output, overwrite=job.overwrite)  # fail before spending minutes
+    grid = grid_path(job)
+    if grid is not None:
+        check_output(grid, overwrite=job.overwrite)
+    reference, motion = resolve_inputs(job.reference, job.motion, opts)
+    say(quiet, f"{label}read {motion.num_frames} motion frames"
+                f"{f' at {motion.fps:g} fps' if motion.fps else ''} from {job.motion}")
+    progress = _Progress(quiet, label.strip() or "animate")
+    model.configure_memory(opts)
+    try:
+        result = model.animate(reference, motion.frames, options=opts, fps=motion.fps, progress=progress, split=split)
+    finally:
+        progress.close()
+    if split.rank != 0:
+        return Path(job.output)  # every rank holds the result; one writes it
+    fps = result.fps or opts.fps or DEFAULT_FPS
+    if result.fps is None and opts.fps is None:
+        say(quiet, f"{label}the motion has no frame rate; writing at {DEFAULT_FPS:g} fps (set --fps)")
+    out = write_video(job.output, result.frames, fps, overwrite=job.overwrite)
+    if grid is not None:
+        write_video(grid, make_grid(reference, motion.frames, result.frames), fps, overwrite=job.overwrite)
+    if job.save_array:
+        save_array(job.save_array, result.frames, overwrite=job.overwrite)
+    say(quiet, f"{label}wrote {out}")
+    return out
+
+
+def run_animate(args: argparse.Namespace) -> int:
+    """Entry point of ``magicanimate animate``."""
+    jobs = _jobs_from_args(args)
+    if args.jobs is None:
+        job = jobs[0]
+        for path in (job.reference, job.motion):
+            if not Path(path).exists():
+                raise InputError(f"input not found: {path}")
+        from magicanimate.runtime.distributed import split_from_environment
+
+        split = split_from_environment()
+        model = load_model(args.weights, args.device, job.options.dtype, quiet=args.quiet or split.rank != 0)
+        run_job(model, job, quiet=args.quiet, split=split)
+        return 0
+    return run_batch(jobs, args)
+
+
+def run_batch(jobs: list[Job], args: argparse.Namespace) -> int:
+    """Run every job; skip those whose output exists; report failures and go on."""
+    todo = [j for j in jobs if j.overwrite or not Path(j.output).exists()]
+    status: dict[int, tuple[str, str]] = {}
+    for i, job in enumerate(jobs):
+        if job not in todo:
+            status[i] = ("skipped", "output exists")
+    models = ModelCache(args.weights, args.device, quiet=args.quiet)
+    for i, job in enumerate(jobs):
+        if i in status:
+            continue
+        label = f"[{i + 1}/{len(jobs)}] "
+        start = time.perf_counter()
+        try:
+            run_job(models.get(job.options), job, quiet=args.quiet, label=label)
+            status[i] = ("done", f"{time.perf_counter() - start:.1f} s")
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # one bad job must not stop the batch
+            if getattr(args, "verbose", False):
+                log.exception("job %d failed", i + 1)
+            message = str(err) if isinstance(err, MagicAnimateError) else f"{type(err).__name__}: {err}"
+            status[i] = ("failed", message)
+            print(f"{label}error: {message}", file=sys.stderr)
+    print(summary_table(jobs, status))
+    return 1 if any(s == "failed" for s, _ in status.values()) else 0
+
+
+def summary_table(jobs: list[Job], status: dict[int, tuple[str, str]]) -> str:
+    """A plain-text table: job, output, status, detail."""
+    rows = [("#", "output", "status", "detail")]
+    rows += [(str(i + 1), jobs[i].output, *status[i]) for i in range(len(jobs))]
+    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+    lines = ["  ".join(r[c].ljust(widths[c]) for c in range(3)) + "  " + r[3] for r in rows]
+    counts = {s: sum(1 for v, _ in status.values() if v == s) for s in ("done", "skipped", "failed")}
+    lines.append(f"{counts['done']} done, {counts['skipped']} skipped, {counts['failed']} failed")
+    return "\n".join(lines)

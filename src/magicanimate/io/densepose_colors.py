@@ -1,0 +1,86 @@
+"""DensePose ``dp_segm`` colours: part labels 0..24 <-> the RGB of the released motion videos.
+
+The released motions are detectron2 DensePose "dp_segm" renderings: each pixel
+shows its body-part index k (0 = background, 1..24 = parts) through OpenCV's
+VIRIDIS colormap at level floor(k * 255 / 24).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from magicanimate.errors import InputError
+
+NUM_PARTS = 24
+
+# Control points of the viridis colormap: matplotlib's 256-entry viridis table
+# (which OpenCV's COLORMAP_VIRIDIS copies) at every 17th entry, i.e. indices
+# 0, 17, ..., 255, as RGB floats in [0, 1]. Linear interpolation between them
+# stays within a few levels of the full table (most where blue bottoms out
+# near 240); the colours of the released demo videos agree within coding noise.
+_VIRIDIS_STEP = 17
+_VIRIDIS_STOPS = (
+    (0.267004, 0.004874, 0.329415),
+    (0.282656, 0.100196, 0.422160),
+    (0.277134, 0.185228, 0.489898),
+    (0.253935, 0.265254, 0.529983),
+    (0.221989, 0.339161, 0.548752),
+    (0.190631, 0.407061, 0.556089),
+    (0.163625, 0.471133, 0.558148),
+    (0.139147, 0.533812, 0.555298),
+    (0.120565, 0.596422, 0.543611),
+    (0.134692, 0.658636, 0.517649),
+    (0.208030, 0.718701, 0.472873),
+    (0.327796, 0.773980, 0.406640),
+    (0.477504, 0.821444, 0.318195),
+    (0.647257, 0.858400, 0.209861),
+    (0.824940, 0.884720, 0.106217),
+    (0.993248, 0.906157, 0.143936),
+)
+
+# --------------------------------------------------------------------------
+# Colours
+# --------------------------------------------------------------------------
+
+
+def viridis_table() -> np.ndarray:
+    """The 256-entry viridis colormap as uint8 (256, 3) RGB (interpolated control points)."""
+    colours = np.array(_VIRIDIS_STOPS, dtype=np.float64) * 255.0
+    stops = np.arange(len(_VIRIDIS_STOPS)) * _VIRIDIS_STEP
+    levels = np.arange(256)
+    channels = [np.interp(levels, stops, colours[:, c]) for c in range(3)]
+    return np.round(np.stack(channels, axis=1)).astype(np.uint8)  # 3 x (256,) -> (256, 3)
+
+
+def part_colors() -> np.ndarray:
+    """RGB of part k = viridis(floor(k * 255 / 24)) for k = 0..24, as uint8 (25, 3)."""
+    levels = np.arange(NUM_PARTS + 1) * 255 // NUM_PARTS
+    return viridis_table()[levels]
+
+
+def background_color() -> tuple[int, int, int]:
+    """The background colour, part 0 = viridis(0) = (68, 1, 84)."""
+    return tuple(int(v) for v in part_colors()[0])
+
+
+def colorize_parts(labels: np.ndarray) -> np.ndarray:
+    """Map part labels (..., H, W) in 0..24 to DensePose dp_segm colours (..., H, W, 3) uint8."""
+    if labels.dtype.kind not in "iu":
+        raise InputError(f"part labels must be integers in 0..{NUM_PARTS}, got {labels.dtype}")
+    if labels.min(initial=0) < 0 or labels.max(initial=0) > NUM_PARTS:
+        raise InputError(f"part labels must be integers in 0..{NUM_PARTS}")
+    return part_colors()[labels]
+
+
+def person_mask(frames: np.ndarray, *, tolerance: int = 8) -> np.ndarray:
+    """Pixels that are not background: (F, H, W, 3) uint8 -> (F, H, W) bool.
+
+    A pixel is background when every channel is within `tolerance` of viridis(0),
+    which absorbs video compression noise; part 1 is about 15 levels away.
+    """
+    if frames.dtype != np.uint8 or frames.shape[-1] != 3:
+        raise InputError(
+            f"person_mask expects uint8 (..., 3) frames, got {frames.dtype} {frames.shape}"
+        )
+    distance = np.abs(frames.astype(np.int16) - np.array(background_color(), dtype=np.int16))
+    return distance.max(axis=-1) > tolerance

@@ -1,0 +1,1 @@
+"""Synthetic people and motions drawn from geometry (no detector, no weights)."""
