@@ -200,7 +200,7 @@ def test_out_of_memory_names_the_options_that_help(tmp_path, inputs, monkeypatch
     def exhausted(self, *args, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
 
-    monkeypatch.setattr(pipeline.MagicAnimate, "__call__", exhausted)
+    monkeypatch.setattr(pipeline.MagicAnimate, "animate", exhausted)
     code = animate("--reference", str(inputs["ref.png"]), "--motion", str(inputs["motion.mp4"]),
                    "--output", str(tmp_path / "x.mp4"))
     err = capsys.readouterr().err

@@ -10,7 +10,8 @@ import torch
 from conftest import TINY_WEIGHTS, require
 from magicanimate.weights.build import load_components
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS
-from magicanimate.models.reference_attention import ReferenceAttnProcessor, ReferenceBank, install_processors
+from magicanimate.models.appearance_encoder import connect_reference_attention
+from magicanimate.models.reference_attention import ReferenceBank
 from magicanimate.training.starting_models import build_starting_models
 from magicanimate.training.config import ModelConfig
 from magicanimate.training.export import export_release_layout
@@ -47,10 +48,9 @@ def test_training_forward_equals_inference_paths():
     t, f = x["timesteps"][0], 4
     # The inference path: the release's processors, one shared reference, CFG batch [uncond, cond].
     bank = ReferenceBank(storage_dtype=None)
-    c.appearance_encoder.attach(bank)
-    install_processors(c.unet, bank, ReferenceAttnProcessor)
+    connect_reference_attention(c.appearance_encoder, c.unet, bank)
     with torch.no_grad(), bank.step():
-        c.appearance_encoder(x["reference"], t, x["text"])
+        c.appearance_encoder(x["reference"], t, x["text"], bank)
         down, mid = c.controlnet(x["noisy"][0].permute(1, 0, 2, 3), t, encoder_hidden_states=x["text"].expand(f, -1, -1),
                                  controlnet_cond=x["control"][0].permute(1, 0, 2, 3), return_dict=False)
         down = [r.permute(1, 0, 2, 3)[None] for r in down]  # (f, c, h, w) -> (1, c, f, h, w)

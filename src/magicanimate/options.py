@@ -23,6 +23,7 @@ from magicanimate.errors import InputError
 FIT_MODES = ("stretch", "pad", "crop")
 SCHEDULERS = ("ddim", "dpmsolver++", "unipc")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
+NOISE_MODES = ("shared", "per-segment")
 SIZE_MULTIPLE = 8
 WINDOW = 16  # frames per window: the length the motion modules were trained on
 MAX_STEPS = 1000  # the scheduler's training timesteps
@@ -225,6 +226,9 @@ class SampleOptions:
                                 "(default 1: off)", group="lossy", parse=whole(minimum=1), metavar="N", call=True)
     overlap: int = option(4, f"frames shared by consecutive {WINDOW}-frame windows (release: 4)", group="lossy",
                           parse=whole(minimum=0, maximum=WINDOW - 1), call=True)
+    noise: str = option("shared", f"initial noise: one {WINDOW}-frame draw repeated over the video (release) or "
+                                  "per-segment (a new draw for every segment; the paper's ablation)",
+                        group="lossy", parse=one_of(NOISE_MODES), choices=NOISE_MODES, call=True)
     # precision and memory (the model's settings, applied per job)
     dtype: str = option("auto", "auto = float16 on CUDA, float32 on CPU", group="memory", parse=one_of(DTYPES),
                         choices=DTYPES)

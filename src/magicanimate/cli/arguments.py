@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable
+from typing import Callable
 
-from magicanimate.errors import InputError
 from magicanimate.options import GROUP_TITLES, SampleOptions, iter_options, option_defaults
 
 
@@ -29,34 +28,33 @@ positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
 
-def option_type(name: str, parse: Callable[[Any, str], Any]) -> Callable[[str], Any]:
-    """An argparse type from an option's parser (its InputError becomes argparse's error)."""
-
-    def convert(text: str) -> Any:
-        try:
-            return parse(text, name)
-        except InputError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    convert.__name__ = name
-    return convert
-
-
 def add_option_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per ``SampleOptions`` field (``--steps``, ``--deep-cache`` ...), grouped, with its default."""
+    """One flag per ``SampleOptions`` field (``--steps``, ``--deep-cache`` ...), grouped, with its default.
+
+    Values stay text here and are checked by ``options_from_args`` (an ``InputError`` naming
+    the flag: one ``error:`` line and exit code 1, like every other mistake).
+    """
     defaults = option_defaults()
     groups: dict[str, argparse._ArgumentGroup] = {}
     for name, spec in iter_options():
         group = groups.get(spec.group) or groups.setdefault(spec.group,
                                                              parser.add_argument_group(GROUP_TITLES[spec.group]))
-        flag = "--" + name.replace("_", "-")
         if isinstance(defaults[name], bool):
-            group.add_argument(flag, action="store_true", default=defaults[name], help=spec.help)
+            group.add_argument(flag_name(name), action="store_true", default=defaults[name], help=spec.help)
         else:
-            group.add_argument(flag, type=option_type(name, spec.parse), default=defaults[name],
-                               choices=spec.choices, metavar=spec.metavar, help=spec.help)
+            metavar = spec.metavar or ("{" + ",".join(spec.choices) + "}" if spec.choices else name.upper())
+            group.add_argument(flag_name(name), default=defaults[name], metavar=metavar, help=spec.help)
+
+
+def flag_name(option: str) -> str:
+    """The command-line flag of an option: ``deep_cache`` -> ``--deep-cache``."""
+    return "--" + option.replace("_", "-")
 
 
 def options_from_args(args: argparse.Namespace) -> SampleOptions:
-    """The ``SampleOptions`` given by the flags of ``add_option_flags``."""
-    return SampleOptions.from_mapping({name: getattr(args, name) for name, _ in iter_options()})
+    """The ``SampleOptions`` given by the flags of ``add_option_flags``; InputError names a bad flag."""
+    values = {}
+    for name, spec in iter_options():
+        value = getattr(args, name)
+        values[name] = value if value is None else spec.parse(value, flag_name(name))
+    return SampleOptions.from_mapping(values)

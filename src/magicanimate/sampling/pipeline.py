@@ -210,13 +210,15 @@ class MagicAnimate:
         return self
 
     # ------------------------------------------------------------------ sampling
-    def initial_noise(self, num_frames: int, height: int, width: int, *, seed: int,
-                      window: int = WINDOW) -> torch.Tensor:
-        """One noise draw of ``window`` frames, repeated along frames to ``num_frames`` (release)."""
+    def initial_noise(self, num_frames: int, height: int, width: int, *, seed: int, window: int = WINDOW,
+                      per_segment: bool = False) -> torch.Tensor:
+        """One noise draw of ``window`` frames, repeated along frames to ``num_frames`` (release);
+        ``per_segment``: a new draw for every ``window`` frames instead (the paper's ablation)."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
-        noise = torch.randn((1, 4, window, height // 8, width // 8), generator=generator,
+        draws = num_frames // window if per_segment else 1
+        noise = torch.randn((1, 4, window * draws, height // 8, width // 8), generator=generator,
                             device=self.device, dtype=self.dtype)
-        return noise.repeat(1, 1, num_frames // window, 1, 1)  # (1, 4, window, h, w) -> (1, 4, F, h, w)
+        return noise.repeat(1, 1, num_frames // noise.shape[2], 1, 1)  # (1, 4, window, h, w) -> (1, 4, F, h, w)
 
     def __call__(
         self,
@@ -271,7 +273,9 @@ class MagicAnimate:
                                     control=control_t)
         noise_scheduler = make_scheduler(options.scheduler)
         noise_scheduler.set_timesteps(options.steps, device=self.device)
-        latents = self.initial_noise(padded, height, width, seed=options.seed) * noise_scheduler.init_noise_sigma
+        latents = self.initial_noise(padded, height, width, seed=options.seed,
+                                     per_segment=options.noise == "per-segment")
+        latents = latents * noise_scheduler.init_noise_sigma
 
         # 4. Denoise, then 5. decode the real frames.
         guidance = options.guidance_scale > 1.0
