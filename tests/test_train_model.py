@@ -119,7 +119,7 @@ def test_init_from_sd_and_from_animatediff_checkpoint(tmp_path):
     for name in ("mm_sd_v15.ckpt", "wrapped.ckpt"):
         start = build_starting_models(ModelConfig(pretrained=str(TINY_WEIGHTS), motion_modules=str(tmp_path / name)),
                                       seed=0)
-        state = start.unet.state_dict()
+        state = start.models.unet.state_dict()
         assert all(torch.equal(state[k], v) for k, v in released.items())
         assert not start.unet_spatial_from_checkpoint
     # From SD 1.5: appearance encoder = the UNet's weights; ControlNet = the UNet's encoder
@@ -127,22 +127,22 @@ def test_init_from_sd_and_from_animatediff_checkpoint(tmp_path):
     start = build_starting_models(ModelConfig(pretrained=str(TINY_WEIGHTS)), seed=0)
     spatial = torch.load(TINY_WEIGHTS / "stable-diffusion-v1-5" / "unet" / "diffusion_pytorch_model.bin",
                          weights_only=True)
-    assert torch.equal(start.appearance_encoder.state_dict()["mid_block.attentions.0.proj_in.weight"],
+    assert torch.equal(start.models.appearance_encoder.state_dict()["mid_block.attentions.0.proj_in.weight"],
                        spatial["mid_block.attentions.0.proj_in.weight"])
-    assert torch.equal(start.controlnet.state_dict()["down_blocks.1.resnets.0.conv1.weight"],
+    assert torch.equal(start.models.controlnet.state_dict()["down_blocks.1.resnets.0.conv1.weight"],
                        spatial["down_blocks.1.resnets.0.conv1.weight"])
-    assert start.controlnet.controlnet_mid_block.weight.abs().max() == 0
+    assert start.models.controlnet.controlnet_mid_block.weight.abs().max() == 0
     x = torch.randn(1, 32, 4, 8, 8)
     with torch.no_grad():
-        assert torch.equal(start.unet.down_blocks[0].motion_modules[0](x), x)
+        assert torch.equal(start.models.unet.down_blocks[0].motion_modules[0](x), x)
     assert start.sources == {"temporal_attention": None, "appearance_encoder": None, "controlnet": None}
 
 
 def test_export_is_the_release_layout(tmp_path):
     start = build_starting_models(ModelConfig(pretrained=str(TINY_WEIGHTS), motion_modules="release"), seed=0)
     target = export_release_layout(
-        tmp_path / "weights", pretrained=TINY_WEIGHTS, unet=start.unet, appearance_encoder=start.appearance_encoder,
-        controlnet=start.controlnet, state={}, rewrite={"appearance_encoder": True, "controlnet": True,
+        tmp_path / "weights", pretrained=TINY_WEIGHTS, unet=start.models.unet, appearance_encoder=start.models.appearance_encoder,
+        controlnet=start.models.controlnet, state={}, rewrite={"appearance_encoder": True, "controlnet": True,
                                                         "temporal_attention": False},
         sources=start.sources, whole_unet=False, link_mode="copy")
     ma = target / "MagicAnimate"
@@ -153,7 +153,7 @@ def test_export_is_the_release_layout(tmp_path):
     assert json.loads((ma / "appearance_encoder" / "config.json").read_text())["_class_name"] == "AppearanceEncoderModel"
     assert json.loads((ma / "densepose_controlnet" / "config.json").read_text())["_class_name"] == "ControlNetModel"
     motion = torch.load(ma / "temporal_attention" / "temporal_attention.ckpt", weights_only=True)
-    assert set(motion) == {k for k in start.unet.state_dict() if "motion_modules" in k}
+    assert set(motion) == {k for k in start.models.unet.state_dict() if "motion_modules" in k}
     assert (target / "stable-diffusion-v1-5" / "unet" / "config.json").is_file()
     # The exported folder loads strictly.
     components = load_components(WeightPaths.release_layout(target), device="cpu", dtype=torch.float32)

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from diffusers import AutoencoderKL, ControlNetModel, UNet2DConditionModel
-from torch import nn
+from diffusers import ControlNetModel, UNet2DConditionModel
 
 from magicanimate.weights.state_dict import check_state_dict, expected_tensors, find_weight_file, merge_temporal_checkpoint, read_state_dict
 from magicanimate.weights.build import (
+    Components,
     quiet_diffusers,
     build_appearance_encoder, build_controlnet, build_text_encoder, build_vae, load_tokenizer, read_config,
 )
@@ -33,14 +33,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class StartingModels:
-    """Every model of a run, on the CPU in float32, with where each trainable component came from."""
+    """Every model of a run (CPU, float32), with where each trainable component came from."""
 
-    tokenizer: Any
-    text_encoder: nn.Module
-    vae: AutoencoderKL
-    unet: TemporalUNet
-    appearance_encoder: AppearanceEncoder
-    controlnet: ControlNetModel
+    models: Components
     paths: WeightPaths
     # Files/folders holding exactly the initial weights (None: built here, e.g. from the UNet).
     sources: dict[str, Path | None] = field(default_factory=dict)
@@ -136,13 +131,10 @@ def build_starting_models(cfg: ModelConfig, *, seed: int) -> StartingModels:
     appearance, appearance_source, appearance_note = build_appearance(cfg, paths, unet_config, spatial)
     controlnet, controlnet_source, controlnet_note = build_control(cfg, paths, unet_config, spatial)
     del spatial
+    models = Components(tokenizer=load_tokenizer(paths.tokenizer), text_encoder=build_text_encoder(paths.text_encoder),
+                        vae=build_vae(paths.vae), unet=unet, appearance_encoder=appearance, controlnet=controlnet)
     return StartingModels(
-        tokenizer=load_tokenizer(paths.tokenizer),
-        text_encoder=build_text_encoder(paths.text_encoder),
-        vae=build_vae(paths.vae),
-        unet=unet,
-        appearance_encoder=appearance,
-        controlnet=controlnet,
+        models=models,
         paths=paths,
         sources={"temporal_attention": unet_source, "appearance_encoder": appearance_source,
                  "controlnet": controlnet_source},

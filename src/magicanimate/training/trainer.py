@@ -109,7 +109,7 @@ class Trainer:
         self.start = build_starting_models(cfg.model, seed=cfg.seed)
         for note in self.start.notes:
             log.info(note)
-        net = TrainingModel(self.start.unet, self.start.controlnet, self.start.appearance_encoder,
+        net = TrainingModel(self.start.models.unet, self.start.models.controlnet, self.start.models.appearance_encoder,
                             use_motion_modules=cfg.stage == 2)
         self.trainable_names = net.select_trainable(cfg.model.trainable)
         net.train()
@@ -119,8 +119,8 @@ class Trainer:
             net.appearance_encoder.enable_gradient_checkpointing()
         self._cast_frozen(net)
         with quiet_diffusers():  # diffusers warns on every dtype cast of its models
-            self.vae = self.start.vae.to(self.device, self.weight_dtype).eval().requires_grad_(False)
-        text_encoder = self.start.text_encoder.to(self.device, self.weight_dtype).eval().requires_grad_(False)
+            self.vae = self.start.models.vae.to(self.device, self.weight_dtype).eval().requires_grad_(False)
+        text_encoder = self.start.models.text_encoder.to(self.device, self.weight_dtype).eval().requires_grad_(False)
         self.text = self._empty_prompt(text_encoder)  # (1, 77, d)
 
         # Optimiser and schedule.
@@ -204,7 +204,7 @@ class Trainer:
         return self.start.unet_spatial_from_checkpoint or spatial_trains
 
     def _empty_prompt(self, text_encoder: torch.nn.Module) -> torch.Tensor:
-        return empty_prompt_embedding(self.start.tokenizer, text_encoder, device=self.device).float()
+        return empty_prompt_embedding(self.start.models.tokenizer, text_encoder, device=self.device).float()
 
     def _optimizer(self, params: list[torch.nn.Parameter], lr: float) -> torch.optim.Optimizer:
         o = self.cfg.optim
@@ -475,7 +475,7 @@ class Trainer:
         path = None
         if acc.is_main_process and self.validation is not None:
             net = self.net
-            components = Components(tokenizer=self.start.tokenizer, text_encoder=self.start.text_encoder,
+            components = Components(tokenizer=self.start.models.tokenizer, text_encoder=self.start.models.text_encoder,
                                     vae=self.vae, unet=net.unet, appearance_encoder=net.appearance_encoder,
                                     controlnet=net.controlnet)
             net.eval()
