@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -80,6 +82,12 @@ def draw(identity: Identity, pose: Pose, *, size: tuple[int, int]) -> Canvas:
     canvas = Canvas(pose.num_frames, size)
     draw_person(canvas, identity, project(skeleton(identity.body, pose), pose, size=size))
     return canvas
+
+
+def render(identity: Identity, pose: Pose, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Appearance (F, H, W, 3) uint8 and labels (F, H, W) uint8 of a posed identity over a given background."""
+    canvas = draw(identity, pose, size=(background.shape[1], background.shape[0]))
+    return composite(canvas, background), canvas.labels
 
 
 def choose_background(canvas: Canvas, seed: int, *, size: tuple[int, int]) -> np.ndarray:
@@ -201,13 +209,26 @@ def parse_source(source: str) -> dict[str, int]:
 
 
 def materialise(source: str, *, cache: str | Path | None = None) -> Path:
-    """Folder holding the data set of a ``synthetic:...`` root, written once into the cache."""
+    """Folder holding the data set of a ``synthetic:...`` root, written once into the cache.
+
+    The cache is ``cache``, else $MAGICANIMATE_SYNTHETIC_CACHE, else
+    ~/.cache/magicanimate/synthetic; one sub-folder per option set. The set is written to a
+    private folder and renamed into place, so processes started together do not collide.
+    """
     options = parse_source(source)
     key = "_".join(f"{k}{v}" for k, v in sorted(options.items()))
-    cache = Path(cache) if cache else Path.home() / ".cache" / "magicanimate" / "synthetic"
+    cache = Path(cache or os.environ.get("MAGICANIMATE_SYNTHETIC_CACHE")
+                 or Path.home() / ".cache" / "magicanimate" / "synthetic")
     root = cache / key
-    if not (root / ".complete").exists():
-        write_dataset(root, train=options["train"], heldout=options["heldout"], images=options["images"],
-                      num_frames=options["frames"], size=(options["size"], options["size"]))
-        (root / ".complete").write_text("ok\n")
+    if (root / ".complete").exists():
+        return root
+    private = cache / f".{key}.{os.getpid()}"
+    shutil.rmtree(private, ignore_errors=True)
+    write_dataset(private, train=options["train"], heldout=options["heldout"], images=options["images"],
+                  num_frames=options["frames"], size=(options["size"], options["size"]))
+    (private / ".complete").write_text("ok\n")
+    try:
+        private.rename(root)
+    except OSError:  # another process finished first
+        shutil.rmtree(private, ignore_errors=True)
     return root
