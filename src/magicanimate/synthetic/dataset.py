@@ -97,11 +97,12 @@ def choose_background(canvas: Canvas, seed: int, *, size: tuple[int, int]) -> np
     (see ``composite``); drawing a contrasting scene keeps that rare.
     """
     best, best_close = None, 2.0
-    person = canvas.labels > 0
-    colour = np.round(canvas.colour[person])  # (N, 3)
+    person = canvas.labels[::4] > 0  # every 4th frame is enough to judge
+    colour = np.round(canvas.colour[::4][person])  # (N, 3)
+    where = np.nonzero(person)[1:]  # rows and columns of those pixels
     for attempt in range(BACKGROUND_ATTEMPTS):
         background = background_for(seed, size=size, attempt=attempt)
-        behind = np.broadcast_to(background[None], canvas.colour.shape)[person].astype(np.float32)
+        behind = background[where].astype(np.float32)
         close = float((np.abs(colour - behind).max(axis=-1) < MIN_CONTRAST).mean()) if len(colour) else 0.0
         if close < best_close:
             best, best_close = background, close

@@ -175,6 +175,7 @@ MOTION_FAMILIES: dict[str, Family] = {
     "side_stretch": side_stretch,
 }
 TRAIN_MOTIONS = ("jumping_jacks", "walk_in_place", "arm_wave", "squat", "side_step", "turn", "zoom")
+FULL_BODY, MEDIUM_SHOT = 0.6, 0.25  # probabilities of the framings (the rest: close-ups)
 HELDOUT_MOTIONS = ("boxing", "side_stretch", "jumping_jacks", "turn")  # the first two are never trained on
 
 
@@ -188,9 +189,17 @@ def make_motion(family: str, *, num_frames: int, rng: np.random.Generator) -> Po
     yaw = rng.normal(0.0, 0.15) + (math.pi if view < 0.15 else rng.choice([-1, 1]) * rng.uniform(0.4, 1.1)
                                     if view < 0.3 else 0.0)
     pose["yaw"][:] = yaw
-    pose["scale"][:] = rng.uniform(0.6, 0.8)
+    # Framing: full body (feet in the frame), or closer, the legs (or more) below the frame's edge
+    # with the head near the top, as in most of the release's real motions.
+    framing = rng.random()
+    if framing < FULL_BODY:
+        pose["scale"][:] = rng.uniform(0.6, 0.8)
+        pose["ground"][:] = rng.uniform(0.9, 0.97)
+    else:
+        scale = rng.uniform(0.9, 1.3) if framing < FULL_BODY + MEDIUM_SHOT else rng.uniform(1.4, 2.0)
+        pose["scale"][:] = scale
+        pose["ground"][:] = rng.uniform(0.04, 0.12) + 1.02 * scale  # the crown's row, plus the body height
     pose["x"][:] = rng.uniform(0.4, 0.6)
-    pose["ground"][:] = rng.uniform(0.9, 0.97)
     t = np.arange(num_frames, dtype=np.float64)
     MOTION_FAMILIES[family](pose, t, rng)
     return pose

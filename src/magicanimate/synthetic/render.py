@@ -389,15 +389,16 @@ def composite(canvas: Canvas, background: np.ndarray) -> np.ndarray:
     silhouette of the true video is exactly ``labels > 0``.
     """
     person = canvas.labels > 0
-    bg = np.broadcast_to(background.astype(np.int16)[None], canvas.colour.shape)  # (F, H, W, 3)
-    colour = np.clip(np.round(canvas.colour), 0, 255).astype(np.int16)
-    close = person & (np.abs(colour - bg).max(axis=-1) < MIN_CONTRAST)
+    out = np.repeat(background[None], len(canvas.labels), axis=0)  # (F, H, W, 3)
+    colour = np.clip(np.round(canvas.colour[person]), 0, 255).astype(np.int16)  # (N, 3)
+    behind = out[person].astype(np.int16)
+    close = np.abs(colour - behind).max(axis=-1) < MIN_CONTRAST
     if close.any():
-        c, b = colour[close], bg[close]  # (N, 3)
+        c, b = colour[close], behind[close]  # (M, 3)
         light = b.mean(axis=-1) >= 128
         rows = np.arange(len(b))
         k = np.where(light, b.argmax(axis=-1), b.argmin(axis=-1))  # the channel that gets the full contrast
         shift = np.where(light, b[rows, k] - MIN_CONTRAST - c[rows, k], b[rows, k] + MIN_CONTRAST - c[rows, k])
         colour[close] = np.clip(c + shift[:, None], 0, 255)
-    out = np.where(person[..., None], colour, bg)
-    return out.astype(np.uint8)
+    out[person] = colour
+    return out
