@@ -27,14 +27,14 @@ class BodyShape:
     """Proportions of one person, in body units (a standard person is about 1 tall)."""
 
     head_radius: float = 0.062
-    neck_length: float = 0.035
+    neck_length: float = 0.025
     torso_length: float = 0.30
-    shoulder_width: float = 0.122  # half-width of the torso at the shoulders
+    shoulder_width: float = 0.130  # half-width of the torso at the shoulders
     hip_width: float = 0.090  # half-width of the torso at the hips
     torso_depth: float = 0.62  # front-to-back thickness / width
     upper_arm: float = 0.165
     lower_arm: float = 0.150
-    arm_radius: float = 0.035
+    arm_radius: float = 0.040
     hand_radius: float = 0.030
     upper_leg: float = 0.235
     lower_leg: float = 0.225

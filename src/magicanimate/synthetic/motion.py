@@ -196,7 +196,7 @@ def make_motion(family: str, *, num_frames: int, rng: np.random.Generator) -> Po
         pose["scale"][:] = rng.uniform(0.6, 0.8)
         pose["ground"][:] = rng.uniform(0.9, 0.97)
     else:
-        scale = rng.uniform(0.9, 1.3) if framing < FULL_BODY + MEDIUM_SHOT else rng.uniform(1.4, 2.0)
+        scale = rng.uniform(0.85, 1.15) if framing < FULL_BODY + MEDIUM_SHOT else rng.uniform(1.15, 1.6)
         pose["scale"][:] = scale
         pose["ground"][:] = rng.uniform(0.04, 0.12) + 1.02 * scale  # the crown's row, plus the body height
     pose["x"][:] = rng.uniform(0.4, 0.6)

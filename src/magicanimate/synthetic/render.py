@@ -298,7 +298,7 @@ def _draw_head(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
     cos_y, sin_y = np.cos(yaw), np.sin(yaw)
     hair = np.asarray(identity.hair, dtype=np.float32)
 
-    patch = capsule(canvas, neck - 0.2 * r[:, None] * up, centre - 0.3 * r[:, None] * up, 0.42 * r, 0.42 * r,
+    patch = capsule(canvas, neck - 0.2 * r[:, None] * up, centre - 0.3 * r[:, None] * up, 0.5 * r, 0.5 * r,
                     dz[:, B.NECK], dz[:, B.HEAD])
     if patch is not None:
         alpha = _alpha(patch, yaw)
@@ -311,8 +311,8 @@ def _draw_head(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
             patch = ellipse(canvas, centre + 0.08 * r[:, None] * up, up, 1.12 * r, 1.1 * r, dz[:, B.HEAD] + back,
                             0.9 * r)
         else:
-            low = centre - 2.1 * r[:, None] * up
-            patch = capsule(canvas, low, centre + 0.1 * r[:, None] * up, 0.9 * r, 1.1 * r,
+            low = centre - 1.6 * r[:, None] * up
+            patch = capsule(canvas, low, centre + 0.1 * r[:, None] * up, 0.85 * r, 1.08 * r,
                             dz[:, B.HEAD] + back, dz[:, B.HEAD] + back, bulge=0.9 * r)
         if patch is not None:
             alpha = _alpha(patch, yaw)
