@@ -73,7 +73,7 @@ def _pose(yaw: float) -> Pose:
 
 def _labels(yaw: float, identity: int = 5) -> np.ndarray:
     bg = background_for(0, size=(128, 128))
-    return render(identity_for(identity), _pose(yaw), bg)[1][0]
+    return render(identity_for(identity), _pose(yaw), background=bg)[1][0]
 
 
 @pytest.mark.parametrize("identity", [1, 5, 9])
@@ -119,8 +119,8 @@ def test_appearance_moves_with_the_person() -> None:
     pose["x"][:] = 40 / 96
     moved = Pose({k: v.copy() for k, v in pose.values.items()})
     moved["x"][:] = 48 / 96
-    a, la = render(identity, pose, bg)
-    b, lb = render(identity, moved, bg)
+    a, la = render(identity, pose, background=bg)
+    b, lb = render(identity, moved, background=bg)
     assert (la[..., :-8] != lb[..., 8:]).mean() < 0.002
     same = (la[..., :-8] == lb[..., 8:]) & (la[..., :-8] > 0)
     assert (a[..., :-8, :][same] == b[..., 8:, :][same]).all(axis=-1).mean() > 0.99

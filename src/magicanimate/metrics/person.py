@@ -61,7 +61,7 @@ def mask_iou_per_frame(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def silhouette_iou(generated: Video, true_mask: np.ndarray, background: np.ndarray, *,
+def silhouette_iou(generated: Video, true_mask: np.ndarray, *, background: np.ndarray,
                    tolerance: float = SILHOUETTE_TOLERANCE) -> float:
     """Mean over frames of the IoU of the generated person mask (vs the known background) and the true mask.
 
@@ -75,7 +75,7 @@ def silhouette_iou(generated: Video, true_mask: np.ndarray, background: np.ndarr
     return float(mask_iou_per_frame(silhouette(frames, background, tolerance=tolerance), truth).mean())
 
 
-def part_colour_error_per_frame(generated: Video, ground_truth: Video, labels: np.ndarray, *,
+def part_colour_error_per_frame(generated: Video, ground_truth: Video, *, labels: np.ndarray,
                                 min_pixels: int = 4) -> np.ndarray:
     """Per frame: mean over present parts of the mean-channel |mean colour difference| (0-255); NaN if none."""
     truth = to_uint8(ground_truth, name="ground truth")
@@ -101,9 +101,9 @@ def part_colour_error_per_frame(generated: Video, ground_truth: Video, labels: n
         return np.where(present.any(axis=1), (error * present).sum(axis=1) / present.sum(axis=1), np.nan)
 
 
-def part_colour_error(generated: Video, ground_truth: Video, labels: np.ndarray, *, min_pixels: int = 4) -> float:
+def part_colour_error(generated: Video, ground_truth: Video, *, labels: np.ndarray, min_pixels: int = 4) -> float:
     """Mean colour per body part, generated vs true (0-255 scale): mean over frames of the mean over parts present."""
-    per_frame = part_colour_error_per_frame(generated, ground_truth, labels, min_pixels=min_pixels)
+    per_frame = part_colour_error_per_frame(generated, ground_truth, labels=labels, min_pixels=min_pixels)
     if np.isnan(per_frame).all():
         raise InputError(f"no body part covers {min_pixels} pixels in any frame of the labels")
     return float(np.nanmean(per_frame))
@@ -125,7 +125,7 @@ def motion_mask(motion: np.ndarray, *, size: tuple[int, int] | None = None) -> n
     return mask
 
 
-def motion_silhouette_iou(generated: Video, background: np.ndarray, motion: np.ndarray, *,
+def motion_silhouette_iou(generated: Video, motion: np.ndarray, *, background: np.ndarray,
                           tolerance: float = SILHOUETTE_TOLERANCE) -> float:
     """Silhouette IoU of an animation against its driving motion's own person mask, at the generated size.
 

@@ -89,7 +89,7 @@ def random_identity(rng: np.random.Generator) -> Identity:
     )
 
 
-def paint_garment(garment: Garment, along: np.ndarray, around: np.ndarray, *,
+def paint_garment(garment: Garment, *, along: np.ndarray, around: np.ndarray,
                   fraction: np.ndarray | None = None) -> np.ndarray:
     """Colours (..., 3) of a garment at surface coordinates (body units); ``fraction`` = 0..1 along the part."""
     first, second = np.asarray(garment.colour), np.asarray(garment.second)

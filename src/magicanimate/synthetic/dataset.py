@@ -80,11 +80,11 @@ def background_for(seed: int, *, size: tuple[int, int], attempt: int = 0) -> np.
 def draw(identity: Identity, pose: Pose, *, size: tuple[int, int]) -> Canvas:
     """The posed identity's labels and colours on an empty canvas; size = (W, H)."""
     canvas = Canvas(pose.num_frames, size)
-    draw_person(canvas, identity, project(skeleton(identity.body, pose), pose, size=size))
+    draw_person(canvas, identity, proj=project(skeleton(identity.body, pose), pose, size=size))
     return canvas
 
 
-def render(identity: Identity, pose: Pose, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def render(identity: Identity, pose: Pose, *, background: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Appearance (F, H, W, 3) uint8 and labels (F, H, W) uint8 of a posed identity over a given background."""
     canvas = draw(identity, pose, size=(background.shape[1], background.shape[0]))
     return composite(canvas, background), canvas.labels
@@ -111,25 +111,35 @@ def choose_background(canvas: Canvas, seed: int, *, size: tuple[int, int]) -> np
     return best
 
 
+def reference_pose() -> Pose:
+    """The reference pose: standing still, facing the camera, arms slightly out, a medium-full shot."""
+    pose = Pose.neutral(1)
+    pose["scale"][:] = 0.7
+    return pose
+
+
+def scene_for(spec: SampleSpec) -> np.ndarray:
+    """The sample's background (H, W, 3) uint8: chosen to contrast with its identity standing in it."""
+    canvas = draw(identity_for(spec.identity), reference_pose(), size=spec.size)
+    return choose_background(canvas, spec.background_seed, size=spec.size)
+
+
 def make_sample(spec: SampleSpec) -> Sample:
     """Generate the sample of a spec."""
     identity = identity_for(spec.identity)
     pose = make_motion(spec.motion, num_frames=spec.num_frames,
                        rng=np.random.default_rng([_MOTION, spec.motion_seed]))
     canvas = draw(identity, pose, size=spec.size)
-    background = choose_background(canvas, spec.background_seed, size=spec.size)
+    background = scene_for(spec)
     labels = canvas.labels
     return Sample(spec=spec, identity=identity, appearance=composite(canvas, background), labels=labels,
                   densepose=colorize_parts(labels), mask=labels > 0, background=background)
 
 
 def make_reference(spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:
-    """The sample's identity standing still, facing the camera, in the sample's scene: image and labels."""
-    pose = Pose.neutral(1)
-    pose["scale"][:] = 0.7
-    canvas = draw(identity_for(spec.identity), pose, size=spec.size)
-    background = make_sample(spec).background
-    return composite(canvas, background)[0], canvas.labels[0]
+    """The identity standing, facing the camera, in the sample's scene: image (H, W, 3) and labels (H, W)."""
+    canvas = draw(identity_for(spec.identity), reference_pose(), size=spec.size)
+    return composite(canvas, scene_for(spec))[0], canvas.labels[0]
 
 
 def split_specs(split: Split, *, count: int, num_frames: int = 32, size: tuple[int, int] = (128, 128),

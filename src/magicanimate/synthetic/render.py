@@ -98,13 +98,14 @@ def _col(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float32)[:, None, None]
 
 
-def capsule(canvas: Canvas, p0: np.ndarray, p1: np.ndarray, r0: np.ndarray, r1: np.ndarray,
-            d0: np.ndarray, d1: np.ndarray, *, bulge: np.ndarray | None = None) -> Patch | None:
-    """A segment p0 -> p1 (F, 2) swept by a radius growing from r0 to r1 (F,), with round ends.
+def capsule(canvas: Canvas, ends: tuple[np.ndarray, np.ndarray], *, radii: tuple[np.ndarray, np.ndarray],
+            depths: tuple[np.ndarray, np.ndarray], bulge: np.ndarray | None = None) -> Patch | None:
+    """A segment ends = (p0, p1), each (F, 2), swept by a radius growing from radii[0] to radii[1] (F,).
 
-    Depth runs from d0 to d1 along it plus the height of the swept sphere's surface
-    (scaled to ``bulge`` (F,) pixels at the axis when given).
+    The ends are round. Depth runs from depths[0] to depths[1] along it plus the height of
+    the swept sphere's surface (scaled to ``bulge`` (F,) pixels at the axis when given).
     """
+    (p0, p1), (r0, r1), (d0, d1) = ends, radii, depths
     reach = np.maximum(r0, r1)[:, None]
     found = canvas.grid((np.minimum(p0, p1) - reach).min(0), (np.maximum(p0, p1) + reach).max(0))
     if found is None:
@@ -132,7 +133,7 @@ def capsule(canvas: Canvas, p0: np.ndarray, p1: np.ndarray, r0: np.ndarray, r1: 
     return Patch(box, inside, t, u, depth)
 
 
-def ellipse(canvas: Canvas, centre: np.ndarray, up: np.ndarray, rx: np.ndarray, ry: np.ndarray,
+def ellipse(canvas: Canvas, centre: np.ndarray, *, up: np.ndarray, rx: np.ndarray, ry: np.ndarray,
             depth: np.ndarray, bulge: np.ndarray) -> Patch | None:
     """An ellipse with half-axes rx (across) and ry (along the unit vector ``up`` (F, 2)).
 
@@ -190,7 +191,7 @@ def _flat(rgb: tuple[float, float, float], patch: Patch) -> np.ndarray:
 # ---------------------------------------------------------------------------------------
 
 
-def draw_person(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
+def draw_person(canvas: Canvas, identity: Identity, *, proj: B.Projected) -> None:
     """Draw every body part of the identity in the projected pose onto the canvas."""
     body, yaw, unit = identity.body, proj.yaw, proj.unit
     xy, dz = proj.xy, proj.depth
@@ -214,19 +215,19 @@ def draw_person(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
              "lower_leg", body.upper_leg),
         ]
         # Hands and feet: one label each.
-        patch = capsule(canvas, xy[:, w], xy[:, h], unit * body.hand_radius * 0.8, unit * body.hand_radius,
-                        dz[:, w], dz[:, h])
+        hand = unit * body.hand_radius
+        patch = capsule(canvas, (xy[:, w], xy[:, h]), radii=(0.8 * hand, hand), depths=(dz[:, w], dz[:, h]))
         if patch is not None:
             canvas.draw(patch, np.full(patch.inside.shape, LEFT_HAND if left else RIGHT_HAND, np.uint8),
                         _shade(_flat(identity.skin, patch), patch))
-        patch = capsule(canvas, xy[:, a], xy[:, toe], unit * body.foot_radius, unit * body.foot_radius * 1.1,
-                        dz[:, a], dz[:, toe])
+        foot = unit * body.foot_radius
+        patch = capsule(canvas, (xy[:, a], xy[:, toe]), radii=(foot, 1.1 * foot), depths=(dz[:, a], dz[:, toe]))
         if patch is not None:
             canvas.draw(patch, np.full(patch.inside.shape, LEFT_FOOT if left else RIGHT_FOOT, np.uint8),
                         _shade(_flat(identity.shoes, patch), patch))
 
     for j0, j1, r0, r1, parts, twist, name, offset in limbs:
-        patch = capsule(canvas, xy[:, j0], xy[:, j1], unit * r0, unit * r1, dz[:, j0], dz[:, j1])
+        patch = capsule(canvas, (xy[:, j0], xy[:, j1]), radii=(unit * r0, unit * r1), depths=(dz[:, j0], dz[:, j1]))
         if patch is None:
             continue
         alpha = _alpha(patch, yaw)
@@ -242,7 +243,8 @@ def draw_person(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
     turned = np.sqrt(cos_y**2 + (body.torso_depth * sin_y) ** 2)  # projected width / true width
     hip, shoulder = unit * body.hip_width * turned, unit * body.shoulder_width * turned
     depth_half = unit * body.shoulder_width * np.sqrt(sin_y**2 + (body.torso_depth * cos_y) ** 2)
-    patch = capsule(canvas, bottom, top, hip, shoulder, dz[:, B.PELVIS], dz[:, B.NECK], bulge=depth_half)
+    patch = capsule(canvas, (bottom, top), radii=(hip, shoulder), depths=(dz[:, B.PELVIS], dz[:, B.NECK]),
+                    bulge=depth_half)
     if patch is not None:
         tt = patch.t
         # Square the ends: keep the capsule's sides, cut its round caps, round only the corners.
@@ -256,8 +258,8 @@ def draw_person(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
         canvas.draw(patch, _front_back(alpha, TORSO, 0.0, TORSO_EDGE), _shade(colour, patch))
 
     if identity.bottom_kind == "skirt":
-        _draw_skirt(canvas, identity, proj, hip, depth_half)
-    _draw_head(canvas, identity, proj)
+        _draw_skirt(canvas, identity, proj=proj, hip=hip, depth_half=depth_half)
+    _draw_head(canvas, identity, proj=proj)
 
 
 def skirt_length(identity: Identity) -> float:
@@ -265,7 +267,7 @@ def skirt_length(identity: Identity) -> float:
     return 0.32 * identity.body.upper_leg / 0.235
 
 
-def _draw_skirt(canvas: Canvas, identity: Identity, proj: B.Projected, hip: np.ndarray,
+def _draw_skirt(canvas: Canvas, identity: Identity, *, proj: B.Projected, hip: np.ndarray,
                 depth_half: np.ndarray) -> None:
     """A flared skirt hanging from the waist; its pixels are labelled as the upper legs under it."""
     body, xy, dz, unit, yaw = identity.body, proj.xy, proj.depth, proj.unit, proj.yaw
@@ -273,7 +275,7 @@ def _draw_skirt(canvas: Canvas, identity: Identity, proj: B.Projected, hip: np.n
     hem = waist + np.stack([np.zeros_like(unit), unit * skirt_length(identity)], axis=-1)
     knees = np.abs(xy[:, B.KNEE_L, 0] - xy[:, B.KNEE_R, 0]) / 2 + unit * body.leg_radius * 1.3
     flare = np.maximum(hip * 1.45, knees)
-    patch = capsule(canvas, waist, hem, hip * 1.06, flare, dz[:, B.PELVIS], dz[:, B.PELVIS],
+    patch = capsule(canvas, (waist, hem), radii=(hip * 1.06, flare), depths=(dz[:, B.PELVIS], dz[:, B.PELVIS]),
                     bulge=depth_half * 1.1)
     if patch is None:
         return
@@ -284,11 +286,11 @@ def _draw_skirt(canvas: Canvas, identity: Identity, proj: B.Projected, hip: np.n
     labels = np.where(left, np.where(front, UPPER_LEG_LEFT[1], UPPER_LEG_LEFT[0]),
                       np.where(front, UPPER_LEG_RIGHT[1], UPPER_LEG_RIGHT[0])).astype(np.uint8)
     along = np.clip(patch.t, 0, 1) * skirt_length(identity)
-    colour = paint_garment(identity.bottom, along, alpha * body.hip_width * 1.3)
+    colour = paint_garment(identity.bottom, along=along, around=alpha * body.hip_width * 1.3)
     canvas.draw(patch, labels, _shade(colour.astype(np.float32), patch))
 
 
-def _draw_head(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
+def _draw_head(canvas: Canvas, identity: Identity, *, proj: B.Projected) -> None:
     """Neck, head with hair and a face (eyes, mouth) and long or bob hair behind it."""
     body, xy, dz, unit, yaw = identity.body, proj.xy, proj.depth, proj.unit, proj.yaw
     r = unit * body.head_radius
@@ -298,8 +300,8 @@ def _draw_head(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
     cos_y, sin_y = np.cos(yaw), np.sin(yaw)
     hair = np.asarray(identity.hair, dtype=np.float32)
 
-    patch = capsule(canvas, neck - 0.2 * r[:, None] * up, centre - 0.3 * r[:, None] * up, 0.5 * r, 0.5 * r,
-                    dz[:, B.NECK], dz[:, B.HEAD])
+    ends = (neck - 0.2 * r[:, None] * up, centre - 0.3 * r[:, None] * up)
+    patch = capsule(canvas, ends, radii=(0.5 * r, 0.5 * r), depths=(dz[:, B.NECK], dz[:, B.HEAD]))
     if patch is not None:
         alpha = _alpha(patch, yaw)
         canvas.draw(patch, _left_right(alpha, *HEAD_PARTS), _shade(_flat(identity.skin, patch), patch))
@@ -308,19 +310,19 @@ def _draw_head(canvas: Canvas, identity: Identity, proj: B.Projected) -> None:
     if style in ("bob", "long"):  # hair mass behind the head (seen from the back it covers the head)
         back = -0.45 * r * cos_y  # depth of a point behind the head centre, seen turned by the yaw
         if style == "bob":
-            patch = ellipse(canvas, centre + 0.08 * r[:, None] * up, up, 1.12 * r, 1.1 * r, dz[:, B.HEAD] + back,
-                            0.9 * r)
+            patch = ellipse(canvas, centre + 0.08 * r[:, None] * up, up=up, rx=1.12 * r, ry=1.1 * r,
+                            depth=dz[:, B.HEAD] + back, bulge=0.9 * r)
         else:
             low = centre - 1.6 * r[:, None] * up
-            patch = capsule(canvas, low, centre + 0.1 * r[:, None] * up, 0.85 * r, 1.08 * r,
-                            dz[:, B.HEAD] + back, dz[:, B.HEAD] + back, bulge=0.9 * r)
+            patch = capsule(canvas, (low, centre + 0.1 * r[:, None] * up), radii=(0.85 * r, 1.08 * r),
+                            depths=(dz[:, B.HEAD] + back, dz[:, B.HEAD] + back), bulge=0.9 * r)
         if patch is not None:
             alpha = _alpha(patch, yaw)
             colour = np.broadcast_to(hair, patch.inside.shape + (3,))
             canvas.draw(patch, _left_right(alpha, *HEAD_PARTS), _shade(colour, patch))
 
     rx = r * np.sqrt((0.86 * cos_y) ** 2 + sin_y**2)
-    patch = ellipse(canvas, centre, up, rx, 1.08 * r, dz[:, B.HEAD], r)
+    patch = ellipse(canvas, centre, up=up, rx=rx, ry=1.08 * r, depth=dz[:, B.HEAD], bulge=r)
     if patch is None:
         return
     alpha = _alpha(patch, yaw)
@@ -358,7 +360,7 @@ def _limb_colour(identity: Identity, name: str, patch: Patch, along: np.ndarray,
                    "shorts": (t < 0.5) if name == "upper_leg" else np.zeros_like(t, dtype=bool),
                    "skirt": np.zeros_like(t, dtype=bool)}[kind]
         fraction = np.zeros_like(t)
-    cloth = paint_garment(garment, along, around, fraction=fraction)
+    cloth = paint_garment(garment, along=along, around=around, fraction=fraction)
     return np.where(covered[..., None], cloth, skin).astype(np.float32)
 
 
@@ -366,8 +368,8 @@ def _torso_colour(identity: Identity, alpha: np.ndarray, along: np.ndarray, arou
                   t: np.ndarray) -> np.ndarray:
     """Colours (F, h, w, 3) of the torso: the bottom garment below the waist, the top above, a neckline."""
     waist = 0.2
-    top = paint_garment(identity.top, along, around, fraction=(t - waist) / (1 - waist))
-    bottom = paint_garment(identity.bottom, along, around)
+    top = paint_garment(identity.top, along=along, around=around, fraction=(t - waist) / (1 - waist))
+    bottom = paint_garment(identity.bottom, along=along, around=around)
     colour = np.where((t < waist)[..., None], bottom, top)
     deep = 0.86 if identity.top_kind == "tank" else 0.93
     neckline = (t > deep) & (np.cos(alpha) > 0) & (np.abs(np.sin(alpha)) < 0.35)
