@@ -183,3 +183,16 @@ def test_composite_pushes_person_colours_away_from_a_similar_background() -> Non
     light = np.full((2, 4, 3), (220, 180, 150), np.uint8)
     canvas.colour[0, 0, 0] = (230, 170, 160)  # light: brightest channel 220 must become 172, a shift of -58
     np.testing.assert_array_equal(composite(canvas, light)[0, 0, 0], (172, 112, 102))
+
+
+def test_preview_strip_layout(tmp_path) -> None:
+    from PIL import Image
+
+    from magicanimate.synthetic.preview import preview_strip
+
+    path = preview_strip(tmp_path / "p.png", samples=2, frames=3, size=32, num_frames=4)
+    image = np.asarray(Image.open(path))
+    assert image.shape == (2 * 2 * 32, 3 * 32, 3)  # per sample: appearance above dp_segm; 3 frames across
+    first = make_sample(split_specs("train", count=1, num_frames=4, size=(32, 32))[0])
+    np.testing.assert_array_equal(image[:32, :32], first.appearance[0])
+    np.testing.assert_array_equal(image[32:64, 32:64], first.densepose[2])  # linspace(0, 3, 3) -> 0, 2, 3

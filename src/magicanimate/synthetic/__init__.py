@@ -13,6 +13,9 @@ from magicanimate.synthetic.dataset import (
     make_reference,
     make_sample,
     materialise,
+    reference_pose,
+    render,
+    scene_for,
     split_specs,
     write_dataset,
 )
@@ -28,6 +31,9 @@ __all__ = [
     "make_reference",
     "make_sample",
     "materialise",
+    "reference_pose",
+    "render",
+    "scene_for",
     "split_specs",
     "write_dataset",
 ]
