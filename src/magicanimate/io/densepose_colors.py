@@ -13,6 +13,15 @@ from magicanimate.errors import InputError
 
 NUM_PARTS = 24
 
+# DensePose part indices (1-based) ; pairs are (back/outer, front/inner).
+TORSO = (1, 2)
+RIGHT_HAND, LEFT_HAND, LEFT_FOOT, RIGHT_FOOT = 3, 4, 5, 6
+UPPER_LEG_RIGHT, UPPER_LEG_LEFT = (7, 9), (8, 10)
+LOWER_LEG_RIGHT, LOWER_LEG_LEFT = (11, 13), (12, 14)
+UPPER_ARM_LEFT, UPPER_ARM_RIGHT = (15, 17), (16, 18)
+LOWER_ARM_LEFT, LOWER_ARM_RIGHT = (19, 21), (20, 22)
+HEAD = (23, 24)  # (person's right half = image left, left half)
+
 # Control points of the viridis colormap: matplotlib's 256-entry viridis table
 # (which OpenCV's COLORMAP_VIRIDIS copies) at every 17th entry, i.e. indices
 # 0, 17, ..., 255, as RGB floats in [0, 1]. Linear interpolation between them

@@ -16,17 +16,23 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from magicanimate.errors import InputError
-from magicanimate.io.densepose_colors import colorize_parts
-
-# DensePose part indices (1-based) used below; pairs are (back/outer, front/inner).
-TORSO = (1, 2)
-RIGHT_HAND, LEFT_HAND, LEFT_FOOT, RIGHT_FOOT = 3, 4, 5, 6
-UPPER_LEG_RIGHT, UPPER_LEG_LEFT = (7, 9), (8, 10)
-LOWER_LEG_RIGHT, LOWER_LEG_LEFT = (11, 13), (12, 14)
-UPPER_ARM_LEFT, UPPER_ARM_RIGHT = (15, 17), (16, 18)
-LOWER_ARM_LEFT, LOWER_ARM_RIGHT = (19, 21), (20, 22)
-HEAD = (23, 24)  # (person's right half = image left, left half)
-
+from magicanimate.io.densepose_colors import (
+    HEAD,
+    LEFT_FOOT,
+    LEFT_HAND,
+    LOWER_ARM_LEFT,
+    LOWER_ARM_RIGHT,
+    LOWER_LEG_LEFT,
+    LOWER_LEG_RIGHT,
+    RIGHT_FOOT,
+    RIGHT_HAND,
+    TORSO,
+    UPPER_ARM_LEFT,
+    UPPER_ARM_RIGHT,
+    UPPER_LEG_LEFT,
+    UPPER_LEG_RIGHT,
+    colorize_parts,
+)
 
 # --------------------------------------------------------------------------
 # The figure

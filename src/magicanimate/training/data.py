@@ -115,6 +115,12 @@ def read_index(root: Path, index: Path) -> tuple[list[Item], list[str]]:
 
 def load_items(cfg: DataConfig, split: str) -> tuple[list[Item], list[str]]:
     """The items of ``split`` and one line per entry that was skipped."""
+    if cfg.root == "synthetic" or cfg.root.startswith("synthetic:"):  # generated once, cached (docs/synthetic_data.md)
+        from magicanimate.synthetic import materialise
+
+        root = materialise(cfg.root)
+        items, problems = read_index(root, root / "index.csv")
+        return [i for i in items if i.split == split], problems
     root = Path(cfg.root)
     if not root.is_dir():
         raise InputError(f"dataset folder not found: {root!s} (set data.root)")
