@@ -36,14 +36,15 @@ def _config_epilog() -> str:
 def add_train_parser(subparsers) -> None:
     """Register ``train``."""
     p = subparsers.add_parser(
-        "train", help="train stage 1 (appearance encoder + ControlNet) or stage 2 (motion modules)",
+        "train", help="train stage 0 (VAE), 1 (appearance encoder + ControlNet) or 2 (motion modules)",
         description="Train MagicAnimate. A YAML config fills the training config; --set and the flags "
                     "below override single keys. Multi-GPU: accelerate launch -m magicanimate train "
                     "<these options>. See docs/training.md.",
         epilog=_config_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--stage", type=int, choices=(1, 2), required=True,
-                   help="1: appearance encoder + DensePose ControlNet; 2: motion modules")
+    p.add_argument("--stage", type=int, choices=(0, 1, 2), required=True,
+                   help="0: the VAE from scratch; 1: appearance encoder + DensePose ControlNet (+ UNet); "
+                        "2: motion modules")
     p.add_argument("--config", help="YAML config (configs/stage1.yaml, configs/stage2.yaml)")
     p.add_argument("--max-steps", type=positive_int, help="optimiser steps of the run (config: max_steps)")
     p.add_argument("--time-budget", help="stop cleanly before this wall time: seconds, '90m', '11h30m' "

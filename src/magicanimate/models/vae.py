@@ -3,3 +3,24 @@
 from __future__ import annotations
 
 VAE_SCALE = 0.18215  # latents = posterior * VAE_SCALE (SD 1.5's scaling_factor)
+
+
+def fold_latent_scale(vae: "AutoencoderKL", factor: float) -> None:  # noqa: F821 - diffusers type
+    """Rescale a VAE's latent space by ``factor`` in place, leaving decode(encode(x)) unchanged.
+
+    A VAE trained from scratch has latents of any spread, while sampling and training use
+    the fixed ``VAE_SCALE``. Folding ``factor`` into ``quant_conv`` (posterior mean x factor,
+    log-variance + 2 ln factor) and its inverse into ``post_quant_conv`` makes
+    ``VAE_SCALE x latents`` unit-variance without changing any image the VAE produces.
+    """
+    import math
+
+    import torch
+
+    latent = vae.config.latent_channels
+    with torch.no_grad():
+        quant, post = vae.quant_conv, vae.post_quant_conv
+        quant.weight[:latent] *= factor  # (2 latent, 2 latent, 1, 1): mean rows first, then log-variance
+        quant.bias[:latent] *= factor
+        quant.bias[latent:] += 2.0 * math.log(factor)
+        post.weight[:, :latent] /= factor  # (latent, latent, 1, 1): input channels are the latents

@@ -42,7 +42,9 @@ class ModelConfig:
     """Starting weights and which parameters train."""
 
     pretrained: str = opt("pretrained_models", "folder in the release layout holding stable-diffusion-v1-5/ "
-                          "and sd-vae-ft-mse/ (and MagicAnimate/ when 'release' sources are used)")
+                          "and sd-vae-ft-mse/ (and MagicAnimate/ when 'release' sources are used), or "
+                          "'random:SIZE' (tiny, mini, small, sd15): random weights of that size, written "
+                          "once into OUTPUT/random_init (training from scratch)")
     appearance_encoder: str = opt("unet", "appearance encoder init: 'unet' (copy of the SD 1.5 UNet), "
                                   "'release' (pretrained/MagicAnimate/appearance_encoder) or a folder")
     controlnet: str = opt("unet", "DensePose ControlNet init: 'unet' (ControlNetModel.from_unet, as in the "
@@ -107,6 +109,16 @@ class OptimConfig:
 
 
 @dataclass
+class AutoencoderConfig:
+    """Stage 0: training the VAE (AutoencoderKL) from scratch on the frames of the data set."""
+
+    kl_weight: float = opt(1e-6, "weight of the KL divergence to N(0, I) beside the L1 reconstruction loss")
+    mse_weight: float = opt(1.0, "weight of the squared-error reconstruction loss beside the L1 loss")
+    scale_samples: int = opt(64, "frames encoded at export to fold the latent spread into the VAE, so "
+                             "0.18215 x latents has unit variance (0: no folding)")
+
+
+@dataclass
 class EmaConfig:
     """Exponential moving average of the trained weights."""
 
@@ -133,7 +145,8 @@ class ValidationConfig:
 class TrainConfig:
     """Everything one training run needs."""
 
-    stage: int = opt(1, "1: appearance encoder + ControlNet on single frames; 2: motion modules on clips")
+    stage: int = opt(1, "0: the VAE (autoencoder) on single frames; 1: appearance encoder + ControlNet on single "
+                     "frames; 2: motion modules on clips")
     output: str = opt("runs/train", "run folder: checkpoints/, weights/ (release layout), log.csv, loss.png, samples/")
     seed: int = opt(0, "seed of data order, noise and timesteps (a resumed run continues the same streams)")
     batch_size: int = opt(1, "samples per process per micro-batch")
@@ -157,6 +170,7 @@ class TrainConfig:
     model: ModelConfig = nested(ModelConfig)
     data: DataConfig = nested(DataConfig)
     optim: OptimConfig = nested(OptimConfig)
+    autoencoder: AutoencoderConfig = nested(AutoencoderConfig)
     ema: EmaConfig = nested(EmaConfig)
     validation: ValidationConfig = nested(ValidationConfig)
 
@@ -168,10 +182,14 @@ class TrainConfig:
         """Raise ``InputError`` on inconsistent settings; returns self."""
         d = self.data
         problems = []
-        if self.stage not in (1, 2):
-            problems.append(f"stage must be 1 or 2, got {self.stage}")
-        if self.stage == 1 and d.num_frames != 1:
-            problems.append(f"stage 1 trains on single frames: data.num_frames must be 1, got {d.num_frames}")
+        if self.stage not in (0, 1, 2):
+            problems.append(f"stage must be 0, 1 or 2, got {self.stage}")
+        if self.stage in (0, 1) and d.num_frames != 1:
+            problems.append(f"stage {self.stage} trains on single frames: data.num_frames must be 1, "
+                            f"got {d.num_frames}")
+        a = self.autoencoder
+        if a.kl_weight < 0 or a.mse_weight < 0 or a.scale_samples < 0:
+            problems.append("autoencoder.kl_weight, mse_weight and scale_samples must be >= 0")
         if not 1 <= d.num_frames <= 24:
             problems.append(f"data.num_frames must be in 1..24 (motion-module positions), got {d.num_frames}")
         if d.width % 8 or d.height % 8 or d.width < 8 or d.height < 8:

@@ -135,3 +135,23 @@ def export_release_layout(
         shutil.rmtree(target)
     tmp.rename(target)
     return target
+
+
+def export_autoencoder_layout(target: Path, *, pretrained: Path, vae: nn.Module, link_mode: str) -> Path:
+    """Write a release-layout folder at ``target`` whose sd-vae-ft-mse/ holds ``vae`` (stage 0).
+
+    Every other component is linked or copied from ``pretrained``; replaced atomically.
+    """
+    tmp = target.with_name(target.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    for name in ("stable-diffusion-v1-5", "MagicAnimate"):
+        if (pretrained / name).exists():
+            link_or_copy(pretrained / name, tmp / name, link_mode)
+    write_diffusers_folder(vae, tmp / "sd-vae-ft-mse", class_name="AutoencoderKL")
+    if target.is_symlink() or target.is_file():
+        target.unlink()
+    elif target.exists():
+        shutil.rmtree(target)
+    tmp.rename(target)
+    return target

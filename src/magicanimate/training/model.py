@@ -35,10 +35,15 @@ class TrainingModel(nn.Module):
 
     # ------------------------------------------------------------------ parameters
     def select_trainable(self, patterns: list[str]) -> list[str]:
-        """Freeze everything, then unfreeze parameters whose name matches a glob; returns their names."""
+        """Freeze everything, then unfreeze parameters whose name matches a glob; returns their names.
+
+        Without motion modules (stage 1) they stay frozen even under ``unet.*``: they never run.
+        """
         self.requires_grad_(False)
         chosen = []
         for name, param in self.named_parameters():
+            if not self.use_motion_modules and "motion_modules" in name:
+                continue
             if any(fnmatch.fnmatchcase(name, p) for p in patterns):
                 param.requires_grad_(True)
                 chosen.append(name)

@@ -8,6 +8,7 @@ export can link untouched components instead of rewriting them.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,6 +142,35 @@ def build_starting_models(cfg: ModelConfig, *, seed: int) -> StartingModels:
         unet_spatial_from_checkpoint=whole,
         notes=[unet_note, appearance_note, controlnet_note],
     )
+
+
+RANDOM_PREFIX = "random:"
+
+
+def resolve_pretrained(pretrained: str, output: Path, *, seed: int, write: bool = True) -> Path:
+    """The folder of ``model.pretrained``; 'random:SIZE' writes random weights once into OUTPUT/random_init.
+
+    The folder is written by one process (``write``) and reused when it is already complete,
+    so a resumed run starts from the same random weights (they depend only on ``seed``).
+    """
+    if not pretrained.startswith(RANDOM_PREFIX):
+        return Path(pretrained)
+    from magicanimate.weights.random import SIZES, write_random_weights
+
+    name = pretrained[len(RANDOM_PREFIX):]
+    if name not in SIZES:
+        raise InputError(f"model.pretrained={pretrained!r}: unknown size {name!r}; known: {', '.join(sorted(SIZES))}")
+    folder = output / "random_init"
+    if write and (WeightPaths.release_layout(folder).problems() or not (folder / ".complete").is_file()):
+        tmp = output / "random_init.tmp"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        write_random_weights(tmp, SIZES[name], seed=seed)
+        (tmp / ".complete").write_text(f"{pretrained} seed {seed}\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        tmp.rename(folder)
+    return folder
 
 
 def check_trainable_for_stage(stage: int, trainable: list[str]) -> None:

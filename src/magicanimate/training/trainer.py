@@ -1,4 +1,4 @@
-"""The training loop of both stages (accelerate: one process per GPU, DDP, mixed precision).
+"""The training loop of every stage (accelerate: one process per GPU, DDP, mixed precision).
 
 Per optimiser step, for each micro-batch:
   1. encode the target frames and the reference with the frozen VAE (latents x VAE_SCALE);
@@ -11,6 +11,7 @@ Then clip, step the optimiser, the schedule and the EMA; log; checkpoint; sample
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -29,7 +30,9 @@ from einops import rearrange
 
 from magicanimate.weights.build import Components
 from magicanimate.errors import InputError
-from magicanimate.training.starting_models import build_starting_models, check_trainable_for_stage
+from magicanimate.training.starting_models import (
+    build_starting_models, check_trainable_for_stage, resolve_pretrained,
+)
 from magicanimate.weights.build import quiet_diffusers
 from magicanimate.training.checkpoint import (
     TrainingState, checkpoint_dir, list_checkpoints, load_checkpoint, prune_checkpoints, resolve_resume,
@@ -105,23 +108,11 @@ class Trainer:
             save_config(cfg, self.output / "config.yaml")
         acc.wait_for_everyone()
 
-        # Models.
-        self.start = build_starting_models(cfg.model, seed=cfg.seed)
-        for note in self.start.notes:
-            log.info(note)
-        net = TrainingModel(self.start.models.unet, self.start.models.controlnet, self.start.models.appearance_encoder,
-                            use_motion_modules=cfg.stage == 2)
-        self.trainable_names = net.select_trainable(cfg.model.trainable)
-        net.train()
-        if cfg.model.gradient_checkpointing:
-            net.unet.enable_gradient_checkpointing()
-            net.controlnet.enable_gradient_checkpointing()
-            net.appearance_encoder.enable_gradient_checkpointing()
-        self._cast_frozen(net)
-        with quiet_diffusers():  # diffusers warns on every dtype cast of its models
-            self.vae = self.start.models.vae.to(self.device, self.weight_dtype).eval().requires_grad_(False)
-        text_encoder = self.start.models.text_encoder.to(self.device, self.weight_dtype).eval().requires_grad_(False)
-        self.text = self._empty_prompt(text_encoder)  # (1, 77, d)
+        # Starting weights ('random:SIZE' is written once, by the main process), then the models.
+        self.pretrained = resolve_pretrained(cfg.model.pretrained, self.output, seed=cfg.seed,
+                                             write=acc.is_main_process)
+        acc.wait_for_everyone()
+        net = self._build_network()
 
         # Optimiser and schedule.
         params = [p for p in net.parameters() if p.requires_grad]
@@ -163,14 +154,38 @@ class Trainer:
                                 tensorboard=cfg.tensorboard)
                     if acc.is_main_process else None)
         self.fixed_batch = self._fixed_batch() if cfg.fixed_batch_every and acc.is_main_process else None
-        self.validation = None
-        if cfg.validation.every and acc.is_main_process:
-            from magicanimate.training.validation import validation_inputs
-
-            self.validation = validation_inputs(cfg, items)
+        self.validation = self._validation_inputs(items) if cfg.validation.every and acc.is_main_process else None
         self._stop_signal = False
 
     # ------------------------------------------------------------------ setup helpers
+    def _build_network(self) -> torch.nn.Module:
+        """The trained network (frozen parts cast to the half dtype), the frozen VAE and the empty prompt."""
+        cfg = self.cfg
+        self.start = build_starting_models(dataclasses.replace(cfg.model, pretrained=str(self.pretrained)),
+                                           seed=cfg.seed)
+        for note in self.start.notes:
+            log.info(note)
+        net = TrainingModel(self.start.models.unet, self.start.models.controlnet, self.start.models.appearance_encoder,
+                            use_motion_modules=cfg.stage == 2)
+        self.trainable_names = net.select_trainable(cfg.model.trainable)
+        net.train()
+        if cfg.model.gradient_checkpointing:
+            net.unet.enable_gradient_checkpointing()
+            net.controlnet.enable_gradient_checkpointing()
+            net.appearance_encoder.enable_gradient_checkpointing()
+        self._cast_frozen(net)
+        with quiet_diffusers():  # diffusers warns on every dtype cast of its models
+            self.vae = self.start.models.vae.to(self.device, self.weight_dtype).eval().requires_grad_(False)
+        text_encoder = self.start.models.text_encoder.to(self.device, self.weight_dtype).eval().requires_grad_(False)
+        self.text = self._empty_prompt(text_encoder)  # (1, 77, d)
+        return net
+
+    def _validation_inputs(self, items: list) -> Any:
+        """What ``write_validation`` samples from (reference, motion)."""
+        from magicanimate.training.validation import validation_inputs
+
+        return validation_inputs(self.cfg, items)
+
     def _cast_frozen(self, net: TrainingModel) -> None:
         """In mixed precision, store frozen weights in the half dtype, except those exported from memory."""
         if self.weight_dtype == torch.float32:
@@ -276,6 +291,14 @@ class Trainer:
         pred = model(**inputs)
         return F.mse_loss(pred.float(), noise.float())
 
+    def batch_loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+        """Loss of one micro-batch; noise and timesteps drawn from ``generator``."""
+        return self._loss(model, self._inputs(batch, generator))
+
+    def release_activations(self) -> None:
+        """Drop what the forward kept for the backward (the reference bank)."""
+        self.net.bank.clear()
+
     def fixed_batch_loss(self) -> float:
         """Loss of the fixed batch (fixed noise and timesteps) under the current weights."""
         generator = torch.Generator().manual_seed(_seed_for(self.cfg.seed, 3))
@@ -306,7 +329,7 @@ class Trainer:
                 m = self.step * cfg.gradient_accumulation_steps + micro
                 generator = torch.Generator().manual_seed(_seed_for(cfg.seed, 2, m, acc.process_index))
                 with acc.accumulate(self.model):
-                    loss = self._loss(self.model, self._inputs(batch, generator))
+                    loss = self.batch_loss(self.model, batch, generator)
                     acc.backward(loss)
                     if acc.sync_gradients:
                         if cfg.optim.max_grad_norm > 0:
@@ -315,7 +338,7 @@ class Trainer:
                         if not acc.optimizer_step_was_skipped:
                             self.lr_scheduler.step()
                         self.optimizer.zero_grad(set_to_none=True)
-                self.net.bank.clear()  # kept through backward (checkpointed layers read it)
+                self.release_activations()  # kept through backward (checkpointed layers read it)
                 losses.append(loss.detach())
             self.step += 1
             if self.ema is not None:
@@ -455,7 +478,7 @@ class Trainer:
         if acc.is_main_process:
             net = self.net
             export_release_layout(
-                target, pretrained=Path(self.cfg.model.pretrained), unet=net.unet,
+                target, pretrained=self.pretrained, unet=net.unet,
                 appearance_encoder=net.appearance_encoder, controlnet=net.controlnet, state=self._export_state(),
                 rewrite={"appearance_encoder": net.trains("appearance_encoder"), "controlnet": net.trains("controlnet"),
                          "temporal_attention": net.trains("unet")},
@@ -494,8 +517,13 @@ class Trainer:
 
 
 def train(cfg: TrainConfig, *, resume: str | None = None) -> TrainSummary:
-    """Run one training job (both stages; see ``TrainConfig``)."""
-    trainer = Trainer(cfg, resume=resume)
+    """Run one training job (stage 0: the VAE; stages 1 and 2: the denoiser; see ``TrainConfig``)."""
+    if cfg.stage == 0:
+        from magicanimate.training.autoencoder import AutoencoderTrainer  # it builds on Trainer
+
+        trainer: Trainer = AutoencoderTrainer(cfg, resume=resume)
+    else:
+        trainer = Trainer(cfg, resume=resume)
     summary = trainer.run()
     _shut_down_process_group()  # while the trainer (and its DDP reducer) is still alive
     return summary
