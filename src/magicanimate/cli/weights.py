@@ -1,4 +1,4 @@
-"""``magicanimate download`` and ``magicanimate check-weights``."""
+"""``magicanimate download``, ``magicanimate check-weights`` and ``magicanimate pack-weights``."""
 
 from __future__ import annotations
 
@@ -27,6 +27,18 @@ def add_weights_parsers(subparsers) -> None:
     )
     c.add_argument("weights", type=Path, help="folder in the release layout")
     c.set_defaults(func=run_check_weights)
+    k = subparsers.add_parser(
+        "pack-weights", help="write a weights folder as one compact, self-contained folder for shipping",
+        description="Copy a release-layout folder (e.g. a training run's weights/, whose components may be "
+                    "links) into TARGET with real files only: the UNet's spatial weights in unet/, only the "
+                    "motion modules in temporal_attention.ckpt, every tensor in --dtype. Checked as "
+                    "check-weights does.",
+    )
+    k.add_argument("source", type=Path, help="folder in the release layout")
+    k.add_argument("target", type=Path, help="folder to write (replaced)")
+    k.add_argument("--dtype", choices=("float16", "float32"), default="float16",
+                   help="dtype of the stored tensors (default float16)")
+    k.set_defaults(func=run_pack_weights)
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -49,6 +61,19 @@ def run_download(args: argparse.Namespace) -> int:
                 raise WeightsError(f"{path} has {path.stat().st_size} bytes, the Hub says {expected}; "
                                    "delete it and run the download again")
     print(f"all {total} files are in {args.to}; check them with: magicanimate check-weights {args.to}")
+    return 0
+
+
+def run_pack_weights(args: argparse.Namespace) -> int:
+    """Pack ``source`` into ``target`` and print its size."""
+    import torch
+
+    from magicanimate.weights.pack import folder_bytes, pack_weights
+
+    if not args.source.is_dir():
+        raise WeightsError(f"weights folder not found: {args.source}")
+    pack_weights(args.source, args.target, dtype=getattr(torch, args.dtype))
+    print(f"packed {args.source} -> {args.target}: {folder_bytes(args.target) / 1e6:.1f} MB ({args.dtype})")
     return 0
 
 
