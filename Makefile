@@ -6,7 +6,19 @@ PY     := $(VENV)/bin/python
 # resolving `torch>=2.3` never pulls the multi-GB CUDA wheels.
 TORCH_CPU_SPEC ?= torch==2.13.0
 
-.PHONY: install test demo clean
+# The mini model (docs/mini_model.md): every stage from nothing, resumable. Re-running continues
+# each stage from its latest checkpoint (a finished stage only re-exports). Passing PY=... on the
+# command line uses that interpreter and skips `install`. On a shared machine:
+#   make mini-model PY=/path/to/python MINI_NICE="nice -n 19" MINI_THREADS=1
+MINI_RUNS    ?= runs/mini
+MINI_WEIGHTS ?= src/magicanimate/mini_weights
+MINI_THREADS ?= 2
+MINI_NICE    ?=
+MINI_DEPS    := $(if $(filter command line,$(origin PY)),,install)
+MINI_TRAIN    = MAGICANIMATE_SYNTHETIC_CACHE=$(MINI_RUNS)/data OMP_NUM_THREADS=$(MINI_THREADS) \
+                MKL_NUM_THREADS=$(MINI_THREADS) $(MINI_NICE) $(PY) -m magicanimate train --resume
+
+.PHONY: install test demo clean mini-model
 
 install: $(VENV)/.installed
 
@@ -27,6 +39,15 @@ test: install
 
 demo: install
 	$(PY) -m magicanimate.demo
+
+mini-model: $(MINI_DEPS)
+	$(MINI_TRAIN) --stage 0 --config configs/mini/stage0.yaml --output $(MINI_RUNS)/stage0
+	$(MINI_TRAIN) --stage 1 --config configs/mini/stage1.yaml --output $(MINI_RUNS)/stage1 \
+		--set model.pretrained=$(MINI_RUNS)/stage0/weights
+	$(MINI_TRAIN) --stage 2 --config configs/mini/stage2.yaml --output $(MINI_RUNS)/stage2 \
+		--set model.pretrained=$(MINI_RUNS)/stage1/weights
+	$(MINI_NICE) $(PY) -m magicanimate pack-weights $(MINI_RUNS)/stage2/weights $(MINI_WEIGHTS)
+	$(MINI_NICE) $(PY) -m magicanimate check-weights $(MINI_WEIGHTS)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

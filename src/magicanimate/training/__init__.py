@@ -1,4 +1,5 @@
-"""Training MagicAnimate: stage 1 (appearance encoder + DensePose ControlNet), stage 2 (motion modules).
+"""Training MagicAnimate: stage 0 (the VAE, for models trained from scratch), stage 1 (appearance
+encoder + DensePose ControlNet), stage 2 (motion modules).
 
     from magicanimate.training import load_config, train
     summary = train(load_config("configs/stage1.yaml", {"data.root": "data/tiktok"}))
@@ -8,6 +9,7 @@ See docs/training.md.
 """
 
 from magicanimate.training.config import TrainConfig, load_config
-from magicanimate.training.trainer import TrainSummary, train
+from magicanimate.training.run import train
+from magicanimate.training.trainer import TrainSummary
 
 __all__ = ["TrainConfig", "TrainSummary", "load_config", "train"]

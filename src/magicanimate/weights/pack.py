@@ -10,6 +10,7 @@ has real files only, the UNet's spatial weights in ``unet/``, only the motion mo
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -81,4 +82,5 @@ def pack_weights(source: str | Path, target: str | Path, *, dtype: torch.dtype =
 
 def folder_bytes(folder: str | Path) -> int:
     """Total size of the files under ``folder`` (links followed)."""
-    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+    return sum((Path(top) / name).stat().st_size for top, _, files in os.walk(folder, followlinks=True)
+               for name in files)
