@@ -1,7 +1,8 @@
 """Stage 0: the VAE (diffusers AutoencoderKL) trained from scratch on the frames of the data set.
 
 A model trained from nothing has no SD VAE to start from. Per micro-batch, the reference
-and target frames of each sample (single frames, ``data.num_frames: 1``) are encoded, a
+and target frames of each sample (single frames, ``data.num_frames: 1``; optionally a random
+``autoencoder.crop`` window of them) are encoded, a
 latent is drawn from the posterior and decoded; loss = L1 + mse_weight x MSE (pixels in
 [-1, 1]) + kl_weight x KL(posterior || N(0, I)) (summed over the latent, as in LDM).
 The same loop, checkpoints, time budget and log as stages 1 and 2 (``Trainer``); the
@@ -79,6 +80,11 @@ class AutoencoderTrainer(Trainer):
     # ------------------------------------------------------------------ loss
     def batch_loss(self, model: nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
         images = frames_of(batch)
+        crop = self.cfg.autoencoder.crop
+        if crop:  # one random window per micro-batch, at multiples of 8 (the latent grid)
+            top, left = (8 * int(torch.randint(0, (size - crop) // 8 + 1, (1,), generator=generator))
+                         for size in images.shape[2:])
+            images = images[:, :, top:top + crop, left:left + crop]
         n, _, height, width = images.shape
         eps = torch.randn((n, self.net.vae.config.latent_channels, height // 8, width // 8), generator=generator)
         images = images.to(self.device)

@@ -114,6 +114,8 @@ class AutoencoderConfig:
 
     kl_weight: float = opt(1e-6, "weight of the KL divergence to N(0, I) beside the L1 reconstruction loss")
     mse_weight: float = opt(1.0, "weight of the squared-error reconstruction loss beside the L1 loss")
+    crop: int = opt(0, "train on random crop x crop windows of the frames (multiple of 8; the VAE is "
+                    "convolutional, so it still works on whole frames): more frames per second (0: whole frames)")
     scale_samples: int = opt(64, "frames encoded at export to fold the latent spread into the VAE, so "
                              "0.18215 x latents has unit variance (0: no folding)")
 
@@ -190,6 +192,8 @@ class TrainConfig:
         a = self.autoencoder
         if a.kl_weight < 0 or a.mse_weight < 0 or a.scale_samples < 0:
             problems.append("autoencoder.kl_weight, mse_weight and scale_samples must be >= 0")
+        if a.crop and (a.crop % 8 or a.crop < 8 or a.crop > min(d.width, d.height)):
+            problems.append(f"autoencoder.crop must be 0 or a multiple of 8 up to the frame size, got {a.crop}")
         if not 1 <= d.num_frames <= 24:
             problems.append(f"data.num_frames must be in 1..24 (motion-module positions), got {d.num_frames}")
         if d.width % 8 or d.height % 8 or d.width < 8 or d.height < 8:
