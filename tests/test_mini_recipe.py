@@ -191,3 +191,12 @@ def test_pack_weights_is_compact_self_contained_and_loads(stage0_run, tmp_path):
 
 def test_time_budget_durations_parse():
     assert parse_duration("25m") == 1500 and parse_duration("1h40m") == 6000
+
+
+def test_pack_weights_command(stage0_run, tmp_path, capsys):
+    from magicanimate.cli.main import main
+
+    assert main(["pack-weights", str(stage0_run[0] / "weights"), str(tmp_path / "packed"), "--dtype", "float32"]) == 0
+    assert "MB (float32)" in capsys.readouterr().out
+    assert main(["check-weights", str(tmp_path / "packed")]) == 0
+    assert main(["pack-weights", str(tmp_path / "missing"), str(tmp_path / "other")]) == 1
