@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+import torch
+from torch import nn
+
 VAE_SCALE = 0.18215  # latents = posterior * VAE_SCALE (SD 1.5's scaling_factor)
 
 
-def fold_latent_scale(vae: "AutoencoderKL", factor: float) -> None:  # noqa: F821 - diffusers type
+def fold_latent_scale(vae: nn.Module, factor: float) -> None:
     """Rescale a VAE's latent space by ``factor`` in place, leaving decode(encode(x)) unchanged.
 
     A VAE trained from scratch has latents of any spread, while sampling and training use
@@ -13,10 +18,6 @@ def fold_latent_scale(vae: "AutoencoderKL", factor: float) -> None:  # noqa: F82
     log-variance + 2 ln factor) and its inverse into ``post_quant_conv`` makes
     ``VAE_SCALE x latents`` unit-variance without changing any image the VAE produces.
     """
-    import math
-
-    import torch
-
     latent = vae.config.latent_channels
     with torch.no_grad():
         quant, post = vae.quant_conv, vae.post_quant_conv
