@@ -10,13 +10,18 @@ TORCH_CPU_SPEC ?= torch==2.13.0
 # each stage from its latest checkpoint (a finished stage only re-exports). Passing PY=... on the
 # command line uses that interpreter and skips `install`. On a shared machine:
 #   make mini-model PY=/path/to/python MINI_NICE="nice -n 19" MINI_THREADS=1
+# MINI_ARGS is added to every stage's command line, e.g. a smoke test of the whole chain:
+#   make mini-model PY=... MINI_RUNS=/tmp/mini MINI_WEIGHTS=/tmp/mini/weights MINI_ARGS="--max-steps 3"
 MINI_RUNS    ?= runs/mini
 MINI_WEIGHTS ?= src/magicanimate/mini_weights
 MINI_THREADS ?= 2
 MINI_NICE    ?=
+MINI_ARGS    ?=
 MINI_DEPS    := $(if $(filter command line,$(origin PY)),,install)
-MINI_TRAIN    = MAGICANIMATE_SYNTHETIC_CACHE=$(MINI_RUNS)/data OMP_NUM_THREADS=$(MINI_THREADS) \
-                MKL_NUM_THREADS=$(MINI_THREADS) $(MINI_NICE) $(PY) -m magicanimate train --resume
+# PYTHONPATH: this checkout's code even when PY belongs to another checkout's venv.
+MINI_ENV      = PYTHONPATH=$(CURDIR)/src MAGICANIMATE_SYNTHETIC_CACHE=$(MINI_RUNS)/data \
+                OMP_NUM_THREADS=$(MINI_THREADS) MKL_NUM_THREADS=$(MINI_THREADS) $(MINI_NICE)
+MINI_TRAIN    = $(MINI_ENV) $(PY) -m magicanimate train --resume $(MINI_ARGS)
 
 .PHONY: install test demo clean mini-model
 
@@ -46,8 +51,8 @@ mini-model: $(MINI_DEPS)
 		--set model.pretrained=$(MINI_RUNS)/stage0/weights
 	$(MINI_TRAIN) --stage 2 --config configs/mini/stage2.yaml --output $(MINI_RUNS)/stage2 \
 		--set model.pretrained=$(MINI_RUNS)/stage1/weights
-	$(MINI_NICE) $(PY) -m magicanimate pack-weights $(MINI_RUNS)/stage2/weights $(MINI_WEIGHTS)
-	$(MINI_NICE) $(PY) -m magicanimate check-weights $(MINI_WEIGHTS)
+	$(MINI_ENV) $(PY) -m magicanimate pack-weights $(MINI_RUNS)/stage2/weights $(MINI_WEIGHTS)
+	$(MINI_ENV) $(PY) -m magicanimate check-weights $(MINI_WEIGHTS)
 
 clean:
 	rm -rf $(VENV) demo_output .pytest_cache

@@ -90,6 +90,7 @@ def test_makefile_runs_every_stage_in_order_resumably():
     assert all("--resume" in line for line in lines if "--stage" in line)
     assert "pack-weights somewhere/stage2/weights" in out and "check-weights" in lines[-1]
     assert "install" not in out.split("\n")[0]  # PY given: no venv is built
+    assert all(f"PYTHONPATH={REPO}/src" in line for line in lines)  # this checkout's code, whichever venv
 
 
 # ---------------------------------------------------------------------------------------
