@@ -1,12 +1,22 @@
 """DensePose motion from ordinary videos: detectron2's ``densepose_rcnn_R_50_FPN_s1x`` in plain PyTorch.
 
-    from magicanimate.densepose import DensePoseExtractor
-    extractor = DensePoseExtractor.from_pretrained()          # model_final_162be9.pkl
-    out = extractor(frames, min_score=0.8)                    # uint8 RGB (F, H, W, 3)
+    from magicanimate.densepose import DensePoseExtractor, extract_motion
+    extractor = DensePoseExtractor.from_pretrained()          # model_final_162be9.pkl (cached download)
+    out = extractor(frames, min_score=0.8)                    # uint8 RGB (H, W, 3) or (F, H, W, 3)
     out.labels, out.boxes, out.scores, out.render()
+    labels = extract_motion(frames, extractor=extractor, people="track", smooth=5, align_to=reference)
 """
 
-from .extractor import DensePoseExtractor, DensePoseOutput
-from .weights import download_densepose_weights, densepose_weights_path
+from .align import Alignment, align_motion, apply_alignment, fit_alignment
+from .extractor import DEFAULT_MIN_SCORE, DensePoseExtractor, DensePoseOutput
+from .motion import compose_motion, extract_motion
+from .people import PEOPLE_MODES, select_people
+from .temporal import label_flicker, smooth_labels
+from .weights import FILENAME, LICENSE, URL, densepose_weights_path, download_densepose_weights
 
-__all__ = ["DensePoseExtractor", "DensePoseOutput", "download_densepose_weights", "densepose_weights_path"]
+__all__ = [
+    "DEFAULT_MIN_SCORE", "FILENAME", "LICENSE", "PEOPLE_MODES", "URL", "Alignment", "DensePoseExtractor",
+    "DensePoseOutput", "align_motion", "apply_alignment", "compose_motion", "densepose_weights_path",
+    "download_densepose_weights", "extract_motion", "fit_alignment", "label_flicker", "select_people",
+    "smooth_labels",
+]
