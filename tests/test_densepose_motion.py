@@ -195,15 +195,15 @@ def test_extract_motion_on_shifted_photo_frames(densepose_weights) -> None:  # n
     image = case("monalisa")["image_rgb"][::2, ::2]  # 256x256
     frames = np.stack([np.roll(image, 4 * t, axis=1) for t in range(3)])
     ex = extractor(densepose_weights)
-    out = ex(frames, 0.8, batch_size=2, detect_size=256)
+    calls = []
+    out = ex(frames, 0.8, batch_size=2, detect_size=192, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(2, 3), (3, 3)]
     assert out.labels.shape == (3, 256, 256) and out.labels.dtype == np.uint8
     assert out.render().shape == (3, 256, 256, 3)
     assert len(out.boxes) == 3 and all(len(b) == len(s) for b, s in zip(out.boxes, out.scores))
     assert all((np.diff(s) <= 0).all() for s in out.scores)
-    calls = []
-    labels = extract_motion(frames, extractor=ex, people="largest", smooth=3, detect_size=256, batch_size=2,
-                            progress=lambda done, total: calls.append((done, total)))
-    assert labels.shape == (3, 256, 256) and calls == [(2, 3), (3, 3)]
-    aligned = extract_motion(frames, extractor=ex, people="track", detect_size=256,
+    assert compose_motion(out, people="largest", smooth=3).shape == (3, 256, 256)
+    np.testing.assert_array_equal(compose_motion(out), out.labels)  # "all", no smoothing: the extractor's maps
+    aligned = extract_motion(frames[:2], extractor=ex, people="track", detect_size=256,
                              align_to=image[:200, :180])
-    assert aligned.shape == (3, 200, 180)
+    assert aligned.shape == (2, 200, 180)
