@@ -12,7 +12,9 @@ import pytest
 import torch
 from torch import nn
 
-from magicanimate.densepose.checkpoint import load_checkpoint, read_model_zoo_pickle
+from densepose_goldens import densepose_weights  # noqa: F401
+
+from magicanimate.densepose.checkpoint import check_densepose_weights, load_checkpoint, read_model_zoo_pickle
 from magicanimate.densepose.model import DensePoseRCNN
 from magicanimate.densepose.weights import FILENAME, densepose_weights_path
 from magicanimate.errors import WeightsError
@@ -86,3 +88,15 @@ def test_cached_path_error_says_how_to_download(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match="download --densepose"):
         densepose_weights_path(tmp_path)
     assert densepose_weights_path(tmp_path, must_exist=False) == tmp_path / FILENAME
+
+
+def test_check_densepose_weights_accepts_the_fixture_file_and_names_what_is_wrong(
+    densepose_weights, tmp_path: Path  # noqa: F811
+) -> None:
+    assert check_densepose_weights(densepose_weights) == densepose_weights
+    with pytest.raises(WeightsError) as err:
+        check_densepose_weights(_write(tmp_path / "partial.pkl",
+                                       {"backbone.fpn_lateral2.weight": np.zeros(3, np.float32)}))
+    message = str(err.value)
+    assert "partial.pkl" in message and "backbone.fpn_lateral2.weight (file (3,)" in message
+    assert "334 in all" in message  # the missing ones, named (the list is shortened)

@@ -50,23 +50,23 @@ def test_nms_keeps_the_best_of_each_overlapping_group_in_score_order() -> None:
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30], [0, 0, 10, 10.5]], dtype=torch.float32)
     scores = torch.tensor([0.9, 0.95, 0.5, 0.3])
     # IoU(0, 1) = 81 / 119 = 0.68: kept at 0.7, suppressed at 0.5
-    assert nms(boxes, scores, 0.7).tolist() == [1, 0, 2]
-    assert nms(boxes, scores, 0.5).tolist() == [1, 2]
+    assert nms(boxes, scores, iou_threshold=0.7).tolist() == [1, 0, 2]
+    assert nms(boxes, scores, iou_threshold=0.5).tolist() == [1, 2]
 
 
 def test_nms_breaks_score_ties_by_input_order() -> None:
     boxes = torch.tensor([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], dtype=torch.float32)
-    assert nms(boxes, torch.tensor([0.5, 0.5, 0.5]), 0.5).tolist() == [0]
+    assert nms(boxes, torch.tensor([0.5, 0.5, 0.5]), iou_threshold=0.5).tolist() == [0]
 
 
 def test_batched_nms_never_suppresses_across_groups_on_both_paths() -> None:
     boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11]], dtype=torch.float32)
     scores = torch.tensor([0.9, 0.8])
-    assert batched_nms(boxes, scores, torch.tensor([0, 1]), 0.5).tolist() == [0, 1]
-    assert batched_nms(boxes, scores, torch.tensor([0, 0]), 0.5).tolist() == [0]
+    assert batched_nms(boxes, scores, groups=torch.tensor([0, 1]), iou_threshold=0.5).tolist() == [0, 1]
+    assert batched_nms(boxes, scores, groups=torch.tensor([0, 0]), iou_threshold=0.5).tolist() == [0]
     many = boxes.repeat(600, 1)  # 4800 coordinates: the one-NMS-per-group path
     groups = torch.arange(1200) % 2
-    kept = batched_nms(many, torch.linspace(1, 0, 1200), groups, 0.5)
+    kept = batched_nms(many, torch.linspace(1, 0, 1200), groups=groups, iou_threshold=0.5)
     assert kept.tolist() == [0, 1]
 
 
@@ -75,7 +75,7 @@ def test_anchors_have_the_requested_area_and_ratio_on_the_stride_grid() -> None:
     w, h = base[:, 2] - base[:, 0], base[:, 3] - base[:, 1]
     torch.testing.assert_close(w * h, torch.full((3,), 64.0 * 64))
     torch.testing.assert_close(h / w, torch.tensor([0.5, 1.0, 2.0]))
-    anchors = grid_anchors(64, 16, (2, 3))
+    anchors = grid_anchors(64, 16, grid=(2, 3))
     assert anchors.shape == (2 * 3 * 3, 4)
     centres = (anchors[:, :2] + anchors[:, 2:]) / 2
     torch.testing.assert_close(centres[3 * 4], torch.tensor([16.0, 16.0]))  # location (y=1, x=1), first ratio

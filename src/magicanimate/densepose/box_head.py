@@ -85,16 +85,17 @@ def detect(
     image_size: tuple[int, int], score_thresh: float, config: BoxHeadConfig = BoxHeadConfig(),
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Final person boxes (N, 4) in resized-input pixels and scores (N,), descending, for one image."""
-    boxes = apply_deltas(deltas, proposals, BOX_REG_WEIGHTS)  # (R, 4): class-agnostic regression
+    boxes = apply_deltas(deltas, proposals, weights=BOX_REG_WEIGHTS)  # (R, 4): class-agnostic regression
     scores = F.softmax(logits.float(), dim=-1)
     valid = torch.isfinite(boxes).all(dim=1) & torch.isfinite(scores).all(dim=1)
     if not valid.all():
         boxes, scores = boxes[valid], scores[valid]
     scores = scores[:, :-1]  # drop the background column
-    boxes = clip_boxes(boxes, *image_size).view(-1, 1, 4)  # one regression class: (R, 1, 4)
+    boxes = clip_boxes(boxes, image_size).view(-1, 1, 4)  # one regression class: (R, 1, 4)
     mask = scores > score_thresh
     index = mask.nonzero()
     boxes = boxes[index[:, 0], 0]
     scores = scores[mask]
-    keep = batched_nms(boxes, scores, index[:, 1], config.nms_thresh)[: config.detections_per_image]
+    keep = batched_nms(boxes, scores, groups=index[:, 1], iou_threshold=config.nms_thresh)
+    keep = keep[: config.detections_per_image]
     return boxes[keep], scores[keep]

@@ -11,7 +11,7 @@ SCALE_CLAMP = math.log(1000.0 / 16)
 
 
 def apply_deltas(
-    deltas: torch.Tensor, boxes: torch.Tensor, weights: tuple[float, float, float, float]
+    deltas: torch.Tensor, boxes: torch.Tensor, *, weights: tuple[float, float, float, float]
 ) -> torch.Tensor:
     """Decode (dx, dy, dw, dh) deltas (R, 4k) relative to boxes (R, 4) into xyxy boxes (R, 4k) (R-CNN box coder)."""
     deltas = deltas.float()
@@ -36,8 +36,9 @@ def apply_deltas(
     return torch.stack((x1, y1, x2, y2), dim=-1).reshape(deltas.shape)  # (R, k, 4) -> (R, 4k)
 
 
-def clip_boxes(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """Clamp xyxy boxes (..., 4) into [0, width] x [0, height]."""
+def clip_boxes(boxes: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Clamp xyxy boxes (..., 4) into [0, width] x [0, height] of ``size`` = (height, width)."""
+    height, width = size
     x1 = boxes[..., 0].clamp(min=0, max=width)
     y1 = boxes[..., 1].clamp(min=0, max=height)
     x2 = boxes[..., 2].clamp(min=0, max=width)

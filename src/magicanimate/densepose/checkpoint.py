@@ -86,6 +86,21 @@ def read_model_zoo_pickle(path: str | Path) -> dict[str, torch.Tensor]:
     return tensors
 
 
+def expected_shapes() -> dict[str, torch.Size]:
+    """Name -> shape of every tensor of ``DensePoseRCNN`` (built on the meta device: no memory, no init)."""
+    from .model import DensePoseRCNN
+
+    with torch.device("meta"):
+        model = DensePoseRCNN()
+    return {name: t.shape for name, t in model.state_dict().items()}
+
+
+def check_densepose_weights(path: str | Path) -> Path:
+    """Verify a DensePose checkpoint without building the model: safe to read, every key and shape right."""
+    check_state_dict(expected_shapes(), read_model_zoo_pickle(path), str(path))
+    return Path(path)
+
+
 def load_checkpoint(module: nn.Module, path: str | Path) -> nn.Module:
     """Load a model-zoo pickle into ``module`` after checking every key and shape (errors name them)."""
     tensors = read_model_zoo_pickle(path)

@@ -14,7 +14,7 @@ DECODER_STRIDE = 4
 
 
 class Decoder(nn.Module):
-    """Panoptic-FPN style merge of p2..p5 to stride 4: per level conv3x3+ReLU (+ bilinear 2x) steps, summed, 1x1 conv."""
+    """Panoptic-FPN merge of p2..p5 at stride 4: per level conv3x3+ReLU (+ bilinear 2x) steps, summed, 1x1 conv."""
 
     in_features = ("p2", "p3", "p4", "p5")
     strides = (4, 8, 16, 32)

@@ -72,7 +72,8 @@ class DensePoseExtractor:
     def input_size(self, height: int, width: int, *, detect_size: int | None = None) -> tuple[int, int]:
         """The (h, w) the network sees for an image of (height, width)."""
         short = detect_size or self.detect_size
-        return resized_shape(height, width, short_edge=short, max_size=round(DEFAULT_MAX_SIZE * short / DEFAULT_SHORT_EDGE))
+        max_size = round(DEFAULT_MAX_SIZE * short / DEFAULT_SHORT_EDGE)
+        return resized_shape(height, width, short_edge=short, max_size=max_size)
 
     @torch.inference_mode()
     def detect(

@@ -44,14 +44,18 @@ class ROIHeads(nn.Module):
         self.densepose_head = DensePoseHead()
         self.densepose_predictor = ChartPredictor()
 
-    def box_outputs(self, features: list[torch.Tensor], proposals: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def box_outputs(
+        self, features: list[torch.Tensor], proposals: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Class logits (R, 2) and box deltas (R, 4) for all images' proposals, concatenated."""
         pooled = pool_levels(features, proposals, strides=BOX_STRIDES, output_size=self.config.pooler_resolution,
                              sampling_ratio=self.config.sampling_ratio)
         logits, deltas = self.box_predictor(self.box_head(pooled))
         return logits.float(), deltas.float()
 
-    def densepose(self, features: list[torch.Tensor], boxes: list[torch.Tensor], *, with_uv: bool = True) -> ChartOutputs:
+    def densepose(
+        self, features: list[torch.Tensor], boxes: list[torch.Tensor], *, with_uv: bool = True
+    ) -> ChartOutputs:
         """Chart outputs (112x112) for every image's boxes (resized-input xyxy), concatenated."""
         if sum(len(b) for b in boxes) == 0:
             empty = features[0].new_zeros((0, 0, 4 * DENSEPOSE_RESOLUTION, 4 * DENSEPOSE_RESOLUTION))

@@ -27,7 +27,7 @@ def scale_boxes(
     boxes = boxes.clone()
     boxes[:, 0::2] *= scale_x
     boxes[:, 1::2] *= scale_y
-    boxes = clip_boxes(boxes, *output_size)
+    boxes = clip_boxes(boxes, output_size)
     return boxes, nonempty(boxes)
 
 

@@ -14,7 +14,7 @@ DEFAULT_MAX_SIZE = 1333
 
 def resized_shape(height: int, width: int, *, short_edge: int = DEFAULT_SHORT_EDGE,
                   max_size: int = DEFAULT_MAX_SIZE) -> tuple[int, int]:
-    """(h, w) after ``ResizeShortestEdge``: scale the short side to ``short_edge``, the long side to at most ``max_size``."""
+    """(h, w) after ``ResizeShortestEdge``: short side to ``short_edge``, long side at most ``max_size``."""
     scale = short_edge * 1.0 / min(height, width)
     new_h, new_w = (short_edge, scale * width) if height < width else (scale * height, short_edge)
     if max(new_h, new_w) > max_size:
@@ -39,7 +39,7 @@ def to_network_input(
     pad_h = -(-max(h for h, _ in sizes) // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY
     pad_w = -(-max(w for _, w in sizes) // SIZE_DIVISIBILITY) * SIZE_DIVISIBILITY
     batch = torch.zeros((len(images), 3, pad_h, pad_w), dtype=torch.float32, device=device)
-    mean = torch.tensor(PIXEL_MEAN_BGR, dtype=torch.float32, device=device).view(3, 1, 1)
+    mean = torch.tensor(PIXEL_MEAN_BGR, dtype=torch.float32, device=device).view(3, 1, 1)  # (3,) -> (3, 1, 1)
     for i, image in enumerate(images):
         bgr = torch.from_numpy(np.ascontiguousarray(image[:, :, ::-1])).to(device)
         chw = bgr.permute(2, 0, 1).float()  # (h, w, 3) -> (3, h, w)

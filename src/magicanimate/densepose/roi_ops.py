@@ -35,7 +35,7 @@ def pairwise_iou(boxes: torch.Tensor) -> torch.Tensor:
     return inter / (areas[:, None] + areas[None, :] - inter)
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def nms(boxes: torch.Tensor, scores: torch.Tensor, *, iou_threshold: float) -> torch.Tensor:
     """Greedy NMS: indices of kept boxes, highest score first (stable descending sort on ties)."""
     if boxes.shape[0] == 0:
         return torch.zeros(0, dtype=torch.long, device=boxes.device)
@@ -53,7 +53,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
 
 
 def batched_nms(
-    boxes: torch.Tensor, scores: torch.Tensor, groups: torch.Tensor, iou_threshold: float
+    boxes: torch.Tensor, scores: torch.Tensor, *, groups: torch.Tensor, iou_threshold: float
 ) -> torch.Tensor:
     """NMS within each group id; kept indices sorted by descending score (torchvision's two CPU paths)."""
     boxes = boxes.float()
@@ -63,13 +63,13 @@ def batched_nms(
         keep_mask = torch.zeros_like(scores, dtype=torch.bool)
         for group in torch.unique(groups):
             members = torch.where(groups == group)[0]
-            keep_mask[members[nms(boxes[members], scores[members], iou_threshold)]] = True
+            keep_mask[members[nms(boxes[members], scores[members], iou_threshold=iou_threshold)]] = True
         kept = torch.where(keep_mask)[0]
         return kept[scores[kept].sort(descending=True).indices]
     # Coordinate trick: shift each group far enough apart that boxes of different groups never overlap.
     max_coordinate = boxes.max()
     offsets = groups.to(boxes) * (max_coordinate + torch.tensor(1).to(boxes))
-    return nms(boxes + offsets[:, None], scores, iou_threshold)
+    return nms(boxes + offsets[:, None], scores, iou_threshold=iou_threshold)
 
 
 # --------------------------------------------------------------------------
@@ -80,7 +80,7 @@ def batched_nms(
 def _sample_axis(
     start: torch.Tensor, bin_size: torch.Tensor, pooled: int, grid: int, limit: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Bilinear taps along one axis for every roi: (low, high, weight_low, weight_high, valid), each (R, pooled*grid)."""
+    """Bilinear taps along one axis per roi: (low, high, weight_low, weight_high, valid), each (R, pooled*grid)."""
     device = start.device
     p = torch.arange(pooled, dtype=torch.float32, device=device).repeat_interleave(grid)  # (pooled*grid,)
     i = torch.arange(grid, dtype=torch.float32, device=device).repeat(pooled) + 0.5

@@ -41,7 +41,7 @@ def cell_anchors(size: float, ratios: tuple[float, ...] = ANCHOR_RATIOS) -> torc
 
 
 def grid_anchors(
-    size: float, stride: int, grid: tuple[int, int], *, device: torch.device | str | None = None
+    size: float, stride: int, *, grid: tuple[int, int], device: torch.device | str | None = None
 ) -> torch.Tensor:
     """All anchors (H*W*A, 4) of a level, location-major then anchor, xyxy in input pixels."""
     height, width = grid
@@ -91,9 +91,9 @@ class RPN(nn.Module):
         for level, (x, stride, size) in enumerate(zip(features, strides, ANCHOR_SIZES)):
             logits, deltas = self.rpn_head(x)
             logits, deltas = logits.float(), deltas.float()  # box arithmetic stays float32 under half precision
-            anchors = grid_anchors(size, stride, tuple(x.shape[-2:]), device=x.device)
+            anchors = grid_anchors(size, stride, grid=tuple(x.shape[-2:]), device=x.device)
             anchors = anchors.unsqueeze(0).expand(num_images, -1, -1).reshape(-1, 4)  # (B*HWA, 4)
-            proposals = apply_deltas(deltas.reshape(-1, 4), anchors, (1.0, 1.0, 1.0, 1.0))
+            proposals = apply_deltas(deltas.reshape(-1, 4), anchors, weights=(1.0, 1.0, 1.0, 1.0))  # (B*HWA, 4)
             proposals = proposals.view(num_images, -1, 4)  # (B*HWA, 4) -> (B, HWA, 4)
             k = min(logits.shape[1], self.config.pre_nms_topk)
             top_logits, top_idx = logits.topk(k, dim=1)
@@ -111,10 +111,11 @@ class RPN(nn.Module):
             valid = torch.isfinite(boxes).all(dim=1) & torch.isfinite(logits)
             if not valid.all():
                 boxes, logits, ids = boxes[valid], logits[valid], ids[valid]
-            boxes = clip_boxes(boxes, height, width)
+            boxes = clip_boxes(boxes, (height, width))
             keep = nonempty(boxes)
             if keep.sum().item() != len(boxes):
                 boxes, logits, ids = boxes[keep], logits[keep], ids[keep]
-            keep = batched_nms(boxes, logits, ids, self.config.nms_thresh)[: self.config.post_nms_topk]
+            keep = batched_nms(boxes, logits, groups=ids, iou_threshold=self.config.nms_thresh)
+            keep = keep[: self.config.post_nms_topk]
             results.append((boxes[keep], logits[keep]))
         return results
