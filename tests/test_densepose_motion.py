@@ -24,6 +24,7 @@ from magicanimate.densepose import (
 from magicanimate.densepose.postprocess import PartPatch
 from magicanimate.densepose.weights import download_densepose_weights
 from magicanimate.densepose_render import render_parts
+from magicanimate.errors import InputError
 
 # --------------------------------------------------------------------------
 # People
@@ -207,3 +208,22 @@ def test_extract_motion_on_shifted_photo_frames(densepose_weights) -> None:  # n
     aligned = extract_motion(frames[:2], extractor=ex, people="track", detect_size=256,
                              align_to=image[:200, :180])
     assert aligned.shape == (2, 200, 180)
+
+
+def test_frames_without_detections_give_empty_label_maps(densepose_weights) -> None:  # noqa: F811
+    frames = case("dalle2")["image_rgb"][None, ::4, ::4]  # (1, 128, 128, 3)
+    out = extractor(densepose_weights)(frames, 0.99999, detect_size=128)
+    assert out.boxes[0].shape == (0, 4) and out.scores[0].shape == (0,)
+    assert out.labels.shape == (1, 128, 128) and not out.labels.any()
+    assert (out.render() == (68, 1, 84)).all()
+
+
+def test_from_pretrained_finds_the_cached_download(densepose_weights, tmp_path, monkeypatch) -> None:  # noqa: F811
+    from magicanimate.densepose import FILENAME, DensePoseExtractor
+
+    (tmp_path / FILENAME).symlink_to(densepose_weights)
+    monkeypatch.setenv("MAGICANIMATE_DENSEPOSE_DIR", str(tmp_path))
+    ex = DensePoseExtractor.from_pretrained(device="cpu")
+    assert ex.device.type == "cpu" and ex.dtype.is_floating_point
+    with pytest.raises(InputError, match="uint8 RGB"):
+        ex(np.zeros((4, 4), np.uint8))
