@@ -87,6 +87,7 @@ class ResNet50(nn.Module):
             cin = cout
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Stage outputs res2..res5 of images (B, 3, H, W)."""
         out = {}
         x = self.stem(x)
         for name, *_ in RESNET50_STAGES:

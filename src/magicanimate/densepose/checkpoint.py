@@ -51,12 +51,14 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
     _allowed = _allowed_globals()
 
     def find_class(self, module: str, name: str) -> Any:
+        """The allowed global ``module.name``; anything else stops the load before it can be called."""
         try:
             return self._allowed[(module, name)]
         except KeyError:
             raise pickle.UnpicklingError(f"global '{module}.{name}' is not allowed") from None
 
     def persistent_load(self, pid: Any) -> Any:
+        """Refuse persistent ids (torch-style storages): model-zoo pickles have none."""
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
