@@ -148,3 +148,19 @@ def test_part_colours_are_the_goldens_dp_segm_colours(name: str) -> None:
     g = case(name)
     for prefix in THRESHOLDS:
         np.testing.assert_array_equal(part_colors()[g[f"{prefix}_labels"]], g[f"{prefix}_render_rgb"])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_cuda_runs_close_to_detectron2(densepose_weights, dtype: torch.dtype) -> None:  # noqa: F811
+    """CUDA (cuDNN may use TF32) and half precision: same people found, labels mostly equal (not bit-exact)."""
+    from magicanimate.densepose import DensePoseExtractor
+
+    ex = DensePoseExtractor.from_pretrained(densepose_weights, device="cuda", dtype=dtype)
+    g = case("monalisa")
+    out = ex(np.stack([g["image_rgb"]] * 2), 0.8, batch_size=2)
+    for boxes in out.boxes:
+        assert abs(len(boxes) - len(g["t080_boxes"])) <= (0 if dtype == torch.float32 else 1)
+    tolerance = 0.99 if dtype == torch.float32 else 0.9
+    assert (out.labels == g["t080_labels"]).mean() >= tolerance
