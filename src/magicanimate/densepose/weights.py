@@ -1,8 +1,8 @@
 """Where the official DensePose checkpoint comes from and where it is cached; a resumable download.
 
-detectron2 publishes ``model_final_162be9.pkl`` without a checksum (the ``162be9`` in the name
-is not a hash prefix of the file), so only the size announced by the server is verified.
-Licence of the weights: CC BY-SA 3.0 (detectron2 DensePose model zoo documentation).
+detectron2 publishes ``model_final_162be9.pkl`` without a checksum (its model zoo table links
+only the file and its metrics), so only the size announced by the server is verified.
+Licence of the weights: CC BY-SA 3.0 (detectron2 ``projects/DensePose/doc/DENSEPOSE_IUV.md``).
 """
 
 from __future__ import annotations
