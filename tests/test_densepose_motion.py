@@ -205,9 +205,10 @@ def test_extract_motion_on_shifted_photo_frames(densepose_weights) -> None:  # n
     assert all((np.diff(s) <= 0).all() for s in out.scores)
     assert compose_motion(out, people="largest", smooth=3).shape == (3, 256, 256)
     np.testing.assert_array_equal(compose_motion(out), out.labels)  # "all", no smoothing: the extractor's maps
-    aligned = extract_motion(frames[:2], extractor=ex, people="track", detect_size=256,
-                             align_to=image[:200, :180])
-    assert aligned.shape == (2, 200, 180)
+    streamed = []
+    aligned = extract_motion((f for f in frames), extractor=ex, people="track", detect_size=256, batch_size=2,
+                             align_to=image[:200, :180], progress=lambda done, total: streamed.append((done, total)))
+    assert aligned.shape == (3, 200, 180) and streamed == [(2, None), (3, None)]
 
 
 def test_frames_without_detections_give_empty_label_maps(densepose_weights) -> None:  # noqa: F811

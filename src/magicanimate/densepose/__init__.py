@@ -9,7 +9,7 @@
 
 from .align import Alignment, align_motion, apply_alignment, fit_alignment
 from .checkpoint import check_densepose_weights
-from .extractor import DEFAULT_MIN_SCORE, DensePoseExtractor, DensePoseOutput
+from .extractor import DEFAULT_MIN_SCORE, DensePoseExtractor, DensePoseOutput, FrameDetections
 from .motion import compose_motion, extract_motion
 from .people import PEOPLE_MODES, select_people
 from .temporal import label_flicker, smooth_labels
@@ -17,7 +17,7 @@ from .weights import FILENAME, LICENSE, URL, densepose_weights_path, download_de
 
 __all__ = [
     "DEFAULT_MIN_SCORE", "FILENAME", "LICENSE", "PEOPLE_MODES", "URL", "Alignment", "DensePoseExtractor",
-    "DensePoseOutput", "align_motion", "apply_alignment", "check_densepose_weights", "compose_motion",
+    "DensePoseOutput", "FrameDetections", "align_motion", "apply_alignment", "check_densepose_weights", "compose_motion",
     "densepose_weights_path", "download_densepose_weights", "extract_motion", "fit_alignment",
     "label_flicker", "select_people", "smooth_labels",
 ]

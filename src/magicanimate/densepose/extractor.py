@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +22,20 @@ DEFAULT_MIN_SCORE = 0.8  # apply_net's --min_score as used by MagicAnimate's mot
 
 
 @dataclass
+class FrameDetections:
+    """One frame's detections: boxes (N, 4) xyxy and scores (N,) in input pixels, per-detection part patches."""
+
+    size: tuple[int, int]  # (H, W) of the frame
+    boxes: np.ndarray
+    scores: np.ndarray
+    patches: list[PartPatch]
+
+    def labels(self) -> np.ndarray:
+        """The composited label map (H, W) of all detections, detectron2's drawing order."""
+        return draw_patches(self.patches, self.size)
+
+
+@dataclass
 class DensePoseOutput:
     """Per-frame detections and the composited fine part-label maps (detectron2's output order)."""
 
@@ -33,6 +47,13 @@ class DensePoseOutput:
     def render(self) -> np.ndarray:
         """dp_segm RGB uint8: labels through VIRIDIS at floor(k * 255 / 24), shape labels.shape + (3,)."""
         return colorize_parts(self.labels)
+
+    @classmethod
+    def from_frames(cls, frames: list[FrameDetections], *, single: bool = False) -> "DensePoseOutput":
+        """Collect per-frame detections; labels (F, H, W), or (H, W) when ``single``."""
+        labels = np.stack([f.labels() for f in frames])
+        return cls(labels=labels[0] if single else labels, boxes=[f.boxes for f in frames],
+                   scores=[f.scores for f in frames], patches=[f.patches for f in frames])
 
 
 def _as_frames(frames: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -78,8 +99,8 @@ class DensePoseExtractor:
     @torch.inference_mode()
     def detect(
         self, images: list[np.ndarray], *, min_score: float = DEFAULT_MIN_SCORE, detect_size: int | None = None,
-    ) -> list[tuple[np.ndarray, np.ndarray, list[PartPatch]]]:
-        """One batch of RGB uint8 images: per image (boxes (N, 4), scores (N,), part patches), input pixels."""
+    ) -> list[FrameDetections]:
+        """Detections of one batch of uint8 RGB images (H, W, 3), in input pixels."""
         resized = [resize_image(im, self.input_size(*im.shape[:2], detect_size=detect_size)) for im in images]
         batch, sizes = to_network_input(resized, device=self.device, dtype=self.dtype)
         detections = self.model(batch, sizes, score_thresh=min_score)
@@ -89,8 +110,28 @@ class DensePoseExtractor:
             boxes, scores = boxes[keep], det.scores[keep]
             coarse, fine = det.charts.coarse_segm[keep], det.charts.fine_segm[keep]
             patches = [part_labels(coarse[i], fine[i], boxes[i]) for i in range(len(boxes))]
-            out.append((boxes.cpu().numpy(), scores.float().cpu().numpy(), patches))
+            out.append(FrameDetections(size=tuple(image.shape[:2]), boxes=boxes.cpu().numpy(),
+                                       scores=scores.float().cpu().numpy(), patches=patches))
         return out
+
+    def stream(
+        self, frames: Iterable[np.ndarray], min_score: float = DEFAULT_MIN_SCORE, *, batch_size: int = 4,
+        detect_size: int | None = None,
+    ) -> Iterator[FrameDetections]:
+        """Detections frame by frame from any iterable of uint8 RGB frames (H, W, 3), ``batch_size`` at a time."""
+        if batch_size < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        batch: list[np.ndarray] = []
+        for frame in frames:
+            frame = np.asarray(frame)
+            if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[-1] != 3 or min(frame.shape[:2]) < 1:
+                raise InputError(f"each frame must be uint8 RGB (H, W, 3), got {frame.dtype} {frame.shape}")
+            batch.append(frame)
+            if len(batch) == batch_size:
+                yield from self.detect(batch, min_score=min_score, detect_size=detect_size)
+                batch = []
+        if batch:
+            yield from self.detect(batch, min_score=min_score, detect_size=detect_size)
 
     def __call__(
         self, frames: np.ndarray, min_score: float = DEFAULT_MIN_SCORE, *, batch_size: int = 4,
@@ -98,16 +139,9 @@ class DensePoseExtractor:
     ) -> DensePoseOutput:
         """Detect people in uint8 RGB frames (H, W, 3) or (F, H, W, 3); ``progress(done, total)`` after each batch."""
         frames, single = _as_frames(frames)
-        if batch_size < 1:
-            raise InputError(f"batch_size must be >= 1, got {batch_size}")
-        boxes, scores, patches = [], [], []
-        for start in range(0, len(frames), batch_size):
-            for b, s, p in self.detect(list(frames[start: start + batch_size]), min_score=min_score,
-                                       detect_size=detect_size):
-                boxes.append(b)
-                scores.append(s)
-                patches.append(p)
-            if progress is not None:
-                progress(min(start + batch_size, len(frames)), len(frames))
-        labels = np.stack([draw_patches(p, frames.shape[1:3]) for p in patches])
-        return DensePoseOutput(labels=labels[0] if single else labels, boxes=boxes, scores=scores, patches=patches)
+        results = []
+        for result in self.stream(frames, min_score, batch_size=batch_size, detect_size=detect_size):
+            results.append(result)
+            if progress is not None and (len(results) % batch_size == 0 or len(results) == len(frames)):
+                progress(len(results), len(frames))
+        return DensePoseOutput.from_frames(results, single=single)

@@ -6,7 +6,7 @@ MagicAnimate's ControlNet takes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 from PIL import Image
@@ -49,7 +49,7 @@ def compose_motion(output: DensePoseOutput, *, people: str = "all", smooth: int 
 
 
 def extract_motion(
-    frames: np.ndarray,
+    frames: np.ndarray | Iterable[np.ndarray],
     *,
     extractor: DensePoseExtractor,
     people: str = "all",
@@ -58,15 +58,27 @@ def extract_motion(
     batch_size: int = 4,
     detect_size: int | None = None,
     align_to: np.ndarray | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int | None], None] | None = None,
 ) -> np.ndarray:
-    """Part labels (F, H, W) uint8 of uint8 RGB frames (F, H, W, 3); with ``align_to`` (a uint8 RGB reference
-    photo (H', W', 3)) the motion is fitted onto the reference's largest person and returned at (H', W')."""
-    frames = np.asarray(frames)
-    if frames.ndim == 3:
+    """Part labels (F, H, W) uint8 of uint8 RGB frames: an array (F, H, W, 3) or any iterable of (H, W, 3)
+    frames (e.g. a video reader; only detections are kept, not the frames). ``progress(done, total)`` after
+    each batch (total None for iterables without a length). With ``align_to`` (a uint8 RGB reference photo
+    (H', W', 3)) the motion is fitted onto the reference's largest person and returned at (H', W')."""
+    if people not in PEOPLE_MODES:
+        raise InputError(f"people must be one of {', '.join(PEOPLE_MODES)}, got {people!r}")
+    if isinstance(frames, np.ndarray) and frames.ndim == 3:
         frames = frames[None]
-    output = extractor(frames, min_score, batch_size=batch_size, detect_size=detect_size, progress=progress)
-    labels = compose_motion(output, people=people, smooth=smooth)
+    total = len(frames) if hasattr(frames, "__len__") else None
+    results = []
+    for result in extractor.stream(frames, min_score, batch_size=batch_size, detect_size=detect_size):
+        results.append(result)
+        if progress is not None and (len(results) % batch_size == 0 or len(results) == total):
+            progress(len(results), total)
+    if not results:
+        raise InputError("no frames to extract motion from")
+    if progress is not None and total is None and len(results) % batch_size:
+        progress(len(results), total)
+    labels = compose_motion(DensePoseOutput.from_frames(results), people=people, smooth=smooth)
     if align_to is None:
         return labels
     reference = extractor(np.asarray(align_to), min_score, detect_size=detect_size)
