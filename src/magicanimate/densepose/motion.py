@@ -88,3 +88,21 @@ def extract_motion(
         people="largest",
     )[0]
     return align_motion(labels, reference_labels)
+
+
+def fit_labels(labels: np.ndarray, size: tuple[int, int], *, fit: str = "pad") -> np.ndarray:
+    """Label maps (F, H, W) mapped onto ``size`` (W', H') by the ``io.fit`` plan, nearest-neighbour.
+
+    ``pad`` adds background (label 0) to reach the target aspect; ``crop`` cuts the centre;
+    ``stretch`` resizes as is. Nearest-neighbour keeps every pixel a valid part label.
+    """
+    from magicanimate.io.fit import plan_fit
+
+    height, width = labels.shape[1:]
+    plan = plan_fit((width, height), size, fit)
+    left, top, right, bottom = plan.source_box
+    canvas_w, canvas_h = plan.canvas_size
+    canvas = np.zeros((labels.shape[0], canvas_h, canvas_w), dtype=np.uint8)  # background everywhere
+    p_left, p_top, p_right, p_bottom = plan.paste_box
+    canvas[:, p_top:p_bottom, p_left:p_right] = labels[:, top:bottom, left:right]
+    return np.stack([np.asarray(Image.fromarray(frame).resize(size, Image.NEAREST)) for frame in canvas])
