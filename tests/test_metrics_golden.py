@@ -3,7 +3,7 @@
 ../shared/fixtures/metric-networks holds uint8 inputs and the outputs of pytorch-fid's InceptionV3,
 the `lpips` package (VGG, v0.1), kenshohara's 3D ResNet-50 and DisCo's I3D, all run with
 deterministic random weights written in the official file formats. Here the same weight files are
-regenerated (make_weights.py, a few seconds, into a temporary folder) and loaded through the public
+regenerated (conftest.golden_metric_weights: make_weights.py, a few seconds, a temporary folder) and loaded through the public
 `load_feature_networks`; the inputs go through the public feature functions, `lpips`, and
 `fid` / `fid_vid` / `fvd`, including the DisCo protocol's resize and scaling.
 
@@ -16,21 +16,18 @@ the resize 5e-2, the LPIPS shift 7e-2 absolute).
 
 from __future__ import annotations
 
-import importlib.util
-import shutil
 import warnings
 
 import numpy as np
 import pytest
 from scipy import linalg
 
-from conftest import FIXTURES, require
+from conftest import golden_metric_arrays, reference_frechet
 from magicanimate.metrics import fid, fid_vid, fvd, load_feature_networks, lpips
 from magicanimate.metrics.distribution import video_feature_resnet3d
 from magicanimate.metrics.features import i3d_unit_features, inception_features, resnet3d_unit_features
 from magicanimate.metrics.perceptual import lpips_per_frame
 
-GOLDEN = FIXTURES / "metric-networks"
 FEATURE_REL = 1e-4  # max|Δ| / max|reference| for features and logits
 LPIPS_ABS = 1e-5
 DISTANCE_REL = 1e-4  # Fréchet distances built on golden features
@@ -38,8 +35,7 @@ WHOLE_CLIP = [np.arange(16)]  # one 16-frame unit: frames 0..15
 
 
 def _golden(name: str) -> dict[str, np.ndarray]:
-    with np.load(require(GOLDEN / f"{name}.npz")) as z:
-        return {k: z[k] for k in z.files}
+    return golden_metric_arrays(name)
 
 
 def _rel(ours: np.ndarray, reference: np.ndarray) -> float:
@@ -47,48 +43,12 @@ def _rel(ours: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(ours - reference).max() / np.abs(reference).max())
 
 
-def _reference_frechet(f1: np.ndarray, f2: np.ndarray) -> float:
-    """pytorch-fid's formula (np.cov, scipy.linalg.sqrtm of Σ1Σ2) in the subspace the two sets span.
-
-    The distance is invariant under rotations; every centred feature and the mean difference lie
-    in a subspace of dimension ≤ N1 + N2 − 1, so an orthonormal basis Q of it gives the same value
-    with small matrices. This shares nothing with the package's eigen/SVD routes.
-    """
-    mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
-    q = linalg.orth(np.concatenate([f1 - mu1, f2 - mu2, (mu1 - mu2)[None]]).T)  # (D, k)
-    p1, p2 = f1 @ q, f2 @ q
-    s1, s2 = np.cov(p1, rowvar=False), np.cov(p2, rowvar=False)
-    with warnings.catch_warnings():  # rank-deficient (N < k): sqrtm warns, the trace is still accurate
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean = np.real(linalg.sqrtm(np.atleast_2d(s1 @ s2)))
-    diff = p1.mean(axis=0) - p2.mean(axis=0)
-    return float(diff @ diff + np.trace(np.atleast_2d(s1)) + np.trace(np.atleast_2d(s2)) - 2 * np.trace(covmean))
-
-
 # ---------------------------------------------------------------------------- the weight files
 
 
-def _make_weights_module():
-    spec = importlib.util.spec_from_file_location("metric_make_weights", require(GOLDEN / "make_weights.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def golden_weights(tmp_path_factory):
-    """The five random weight files under their official names (~0.9 GB, ~5 s); removed afterwards."""
-    make_weights = _make_weights_module()
-    folder = tmp_path_factory.mktemp("metric_weights")
-    for name, filename in make_weights.FILENAMES.items():
-        make_weights.write(name, str(folder / filename), seed=0)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
-def nets(golden_weights):
-    return load_feature_networks(cache_dir=golden_weights, device="cpu")
+def nets(golden_metric_weights):
+    return load_feature_networks(cache_dir=golden_metric_weights, device="cpu")
 
 
 # ---------------------------------------------------------------------------- InceptionV3 (FID)
@@ -110,7 +70,7 @@ def test_inception_from_video_frames_with_disco_resize(nets):
 
 def test_fid_equals_the_reference_frechet_of_golden_features(nets):
     z = _golden("inception")
-    expected = _reference_frechet(z["inc_feat299"], z["inc_feat_e2e"])
+    expected = reference_frechet(z["inc_feat299"], z["inc_feat_e2e"])
     assert fid([z["inc_x299"]], [z["inc_video"]], network=nets.inception) == pytest.approx(expected, rel=DISTANCE_REL)
 
 
@@ -148,7 +108,7 @@ def test_resnet3d_from_video_with_disco_resize_and_mean(nets):
 def test_fid_vid_equals_the_reference_frechet_of_golden_features(nets):
     z = _golden("resnet3d")
     clips, video = z["r3_clips"], z["video"]
-    expected = _reference_frechet(z["r3_feat"], np.stack([z["r3_feat_e2e"][0], z["r3_feat"][1]]))
+    expected = reference_frechet(z["r3_feat"], np.stack([z["r3_feat_e2e"][0], z["r3_feat"][1]]))
     ours = fid_vid([clips[0], clips[1]], [video, clips[1]], network=nets.resnet3d)
     assert ours == pytest.approx(expected, rel=DISTANCE_REL)
 
@@ -173,7 +133,7 @@ def test_i3d_from_video_with_disco_resize_and_scaling(nets):
 def test_fvd_equals_the_reference_frechet_of_golden_features(nets):
     z = _golden("i3d")
     clips, video = z["i3d_clips"], z["video"]
-    expected = _reference_frechet(z["i3d_logits_disco"],
+    expected = reference_frechet(z["i3d_logits_disco"],
                                   np.stack([z["i3d_logits_e2e_disco"][0], z["i3d_logits_disco"][1]]))
     ours = fvd([clips[0], clips[1]], [video, clips[1]], network=nets.i3d)
     assert ours == pytest.approx(expected, rel=DISTANCE_REL)
@@ -189,4 +149,4 @@ def test_reference_frechet_agrees_with_scipy_in_full_dimension():
         covmean = np.real(linalg.sqrtm(s1 @ s2))
     diff = f1.mean(0) - f2.mean(0)
     full = diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
-    assert _reference_frechet(f1, f2) == pytest.approx(full, rel=1e-6)
+    assert reference_frechet(f1, f2) == pytest.approx(full, rel=1e-6)
