@@ -84,3 +84,13 @@ def reference_frechet(f1, f2) -> float:
         covmean = np.real(linalg.sqrtm(np.atleast_2d(s1 @ s2)))
     diff = p1.mean(axis=0) - p2.mean(axis=0)
     return float(diff @ diff + np.trace(np.atleast_2d(s1)) + np.trace(np.atleast_2d(s2)) - 2 * np.trace(covmean))
+
+
+def pytest_collection_modifyitems(config, items):
+    """`gpu`-marked tests are skipped, with the reason shown, where torch sees no CUDA device."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device: runs on a GPU machine via scripts/gpu_check.sh")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
