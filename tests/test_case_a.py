@@ -7,7 +7,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import TINY, require
 from goldens import case_a, max_abs, t, tiny_model

@@ -11,7 +11,7 @@ from skimage.transform import resize as skimage_resize
 from magicanimate.errors import InputError
 from magicanimate.metrics import l1, l1_disco, psnr, psnr_disco, ssim
 from magicanimate.metrics.frame_metrics import gray_opencv, psnr_disco_per_frame
-from magicanimate.metrics.frames import resize_bilinear_uint8, to_uint8
+from magicanimate.metrics.frames import to_uint8
 
 
 def _pair(seed: int = 0, frames: int = 3, size=(40, 56), noise: int = 30):
