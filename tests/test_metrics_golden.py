@@ -65,7 +65,7 @@ def test_inception_from_video_frames_with_disco_resize(nets):
     ours = inception_features(z["inc_video"], nets.inception)
     assert _rel(ours, z["inc_feat_e2e"]) <= FEATURE_REL
     # the fixture tells the two resizers apart: clean-fid 0.1.35's clipped variant is far away
-    assert _rel(ours, z["inc_feat_e2e_cleanfid_clip"]) > 100 * FEATURE_REL
+    assert _rel(ours, z["inc_feat_e2e_cleanfid_clip"]) > 10 * FEATURE_REL
 
 
 def test_fid_equals_the_reference_frechet_of_golden_features(nets):
