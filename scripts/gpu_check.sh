@@ -41,7 +41,7 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >"
 }
 
 # 1. the gpu-marked tests (inductor compilation included)
-phase gpu_tests 180 "$PYTHON" -m pytest -q -m gpu tests/test_gpu.py -rA --junitxml="$OUT/gpu_tests.xml"
+phase gpu_tests 180 "$PYTHON" -m pytest -v -m gpu tests/test_gpu.py -rA --junitxml="$OUT/gpu_tests.xml"
 # 2. the full-size benchmark (SD1.5 size, random weights): 64 frames at 512², 25 steps, float16
 phase bench 245 "$PYTHON" -m magicanimate.bench --config sd15 --size 512 --frames 64 --steps 25 \
     --dtype float16 --device cuda --json "$OUT/bench.json"
