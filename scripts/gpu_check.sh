@@ -84,6 +84,10 @@ if (out / "gpu_tests.xml").exists():
             detail = ""
         tests.append({"test": case.get("name"), "outcome": outcome, "seconds": float(case.get("time", 0)),
                       "detail": detail})
+if not tests:  # no junit file (the phase was killed): the verbose log's per-test lines
+    import re
+    for name, outcome in re.findall(r"::(\w+) (PASSED|FAILED|SKIPPED|ERROR)", read("gpu_tests.log") or ""):
+        tests.append({"test": name, "outcome": outcome.lower(), "seconds": None, "detail": "from the log"})
 report = {"gpu": read("nvidia_smi.txt"), "torch_cuda": read("torch_cuda.txt"), "phases": phases, "tests": tests,
           "bench": load("bench.json"), "bench_memory_options": load("bench_memory_options.json"),
           "total_seconds": int(time.time()) - start}
