@@ -3,8 +3,8 @@
 ../shared/fixtures/metric-networks holds uint8 inputs and the outputs of pytorch-fid's InceptionV3,
 the `lpips` package (VGG, v0.1), kenshohara's 3D ResNet-50 and DisCo's I3D, all run with
 deterministic random weights written in the official file formats. Here the same weight files are
-regenerated (conftest.golden_metric_weights: make_weights.py, a few seconds, a temporary folder) and loaded through the public
-`load_feature_networks`; the inputs go through the public feature functions, `lpips`, and
+regenerated (conftest.golden_metric_weights: make_weights.py, a few seconds, a temporary folder) and
+loaded through the public `load_feature_networks`; the inputs go through the public feature functions, `lpips`, and
 `fid` / `fid_vid` / `fvd`, including the DisCo protocol's resize and scaling.
 
 Tolerances. The references agree with this code to ~2e-6 (features, relative to the largest value)
@@ -43,7 +43,7 @@ def _rel(ours: np.ndarray, reference: np.ndarray) -> float:
     return float(np.abs(ours - reference).max() / np.abs(reference).max())
 
 
-# ---------------------------------------------------------------------------- the weight files
+# ---------------------------------------------------------------------------- the networks, from the weight files
 
 
 @pytest.fixture(scope="module")
