@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 # resolving `torch>=2.3` never pulls the multi-GB CUDA wheels.
 TORCH_CPU_SPEC ?= torch==2.13.0
 
-.PHONY: install test demo clean
+.PHONY: install browser test demo clean gpu-check
 
 install: $(VENV)/.installed
 
@@ -22,8 +22,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-test: install
+# The system Chromium for tests/test_app_browser.py (best effort: apt-get needs root; without a
+# browser that test is skipped and says why in the summary).
+browser:
+	@bash scripts/install_chromium.sh
+
+test: install browser
 	$(PY) -m pytest -q
+
+# On a machine with a CUDA GPU: the gpu-marked tests and the full-size benchmark, one JSON (OUT=dir).
+gpu-check: install
+	PYTHON=$(PY) bash scripts/gpu_check.sh
 
 demo: install
 	$(PY) -m magicanimate.demo
