@@ -14,9 +14,9 @@ from torch import nn
 
 from densepose_goldens import densepose_weights  # noqa: F401
 
-from magicanimate.densepose.checkpoint import check_densepose_weights, load_checkpoint, read_model_zoo_pickle
-from magicanimate.densepose.model import DensePoseRCNN
-from magicanimate.densepose.weights import FILENAME, densepose_weights_path
+from magicanimate.densepose.safe_pickle import check_densepose_weights, load_checkpoint, read_model_zoo_pickle
+from magicanimate.densepose.rcnn import DensePoseRCNN
+from magicanimate.densepose.download import FILENAME, densepose_weights_path
 from magicanimate.errors import WeightsError
 
 

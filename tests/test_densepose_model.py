@@ -15,7 +15,7 @@ import torch
 from densepose_goldens import CASES, THRESHOLDS, case, densepose_weights, extractor, rel_err  # noqa: F401
 
 from magicanimate.densepose.backbone import FPN
-from magicanimate.densepose.model import BOX_LEVELS
+from magicanimate.densepose.rcnn import BOX_LEVELS
 from magicanimate.densepose.preprocess import resize_image, to_network_input
 from magicanimate.io.densepose_colors import part_colors
 

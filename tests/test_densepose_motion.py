@@ -22,7 +22,7 @@ from magicanimate.densepose import (
     smooth_labels,
 )
 from magicanimate.densepose.postprocess import PartPatch
-from magicanimate.densepose.weights import download_densepose_weights
+from magicanimate.densepose.download import download_densepose_weights
 from magicanimate.synthetic.simple_person import render_parts
 from magicanimate.errors import InputError
 

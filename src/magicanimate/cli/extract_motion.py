@@ -109,7 +109,7 @@ def extract_labels(extractor, frames, args: argparse.Namespace, *, reference=Non
 
 def run_extract_motion(args: argparse.Namespace) -> int:
     """Entry point of ``magicanimate extract-motion``."""
-    from magicanimate.densepose.motion import fit_labels
+    from magicanimate.densepose.extraction import fit_labels
     from magicanimate.io.densepose_colors import colorize_parts
     from magicanimate.io.image import load_image
     from magicanimate.io.video import check_output, read_motion, write_video

@@ -8,12 +8,12 @@
 """
 
 from magicanimate.densepose.align import Alignment, align_motion, apply_alignment, fit_alignment
-from magicanimate.densepose.checkpoint import check_densepose_weights
+from magicanimate.densepose.safe_pickle import check_densepose_weights
 from magicanimate.densepose.extractor import DEFAULT_MIN_SCORE, DensePoseExtractor, DensePoseOutput, FrameDetections
-from magicanimate.densepose.motion import compose_motion, extract_motion
+from magicanimate.densepose.extraction import compose_motion, extract_motion
 from magicanimate.densepose.people import PEOPLE_MODES, select_people
 from magicanimate.densepose.temporal import label_flicker, smooth_labels
-from magicanimate.densepose.weights import FILENAME, LICENSE, URL, densepose_weights_path, download_densepose_weights
+from magicanimate.densepose.download import FILENAME, LICENSE, URL, densepose_weights_path, download_densepose_weights
 
 __all__ = [
     "DEFAULT_MIN_SCORE", "FILENAME", "LICENSE", "PEOPLE_MODES", "URL", "Alignment", "DensePoseExtractor",

@@ -12,11 +12,11 @@ import torch
 from magicanimate.io.densepose_colors import colorize_parts
 from magicanimate.errors import InputError
 
-from magicanimate.densepose.checkpoint import load_checkpoint
-from magicanimate.densepose.model import DensePoseRCNN
+from magicanimate.densepose.safe_pickle import load_checkpoint
+from magicanimate.densepose.rcnn import DensePoseRCNN
 from magicanimate.densepose.postprocess import PartPatch, draw_patches, part_labels, scale_boxes
 from magicanimate.densepose.preprocess import DEFAULT_MAX_SIZE, DEFAULT_SHORT_EDGE, resize_image, resized_shape, to_network_input
-from magicanimate.densepose.weights import densepose_weights_path
+from magicanimate.densepose.download import densepose_weights_path
 
 DEFAULT_MIN_SCORE = 0.8  # apply_net's --min_score as used by MagicAnimate's motion (vid2densepose uses 0.05)
 

@@ -90,7 +90,7 @@ def read_model_zoo_pickle(path: str | Path) -> dict[str, torch.Tensor]:
 
 def expected_shapes() -> dict[str, torch.Size]:
     """Name -> shape of every tensor of ``DensePoseRCNN`` (built on the meta device: no memory, no init)."""
-    from magicanimate.densepose.model import DensePoseRCNN
+    from magicanimate.densepose.rcnn import DensePoseRCNN
 
     with torch.device("meta"):
         model = DensePoseRCNN()
