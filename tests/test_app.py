@@ -261,7 +261,7 @@ def test_cli_app_defaults_and_no_share_flag(capsys):
 def test_cli_app_serves_until_interrupted(tiny_weights, tmp_path):
     """`magicanimate app` as a user runs it: a subprocess serving the page until Ctrl+C."""
     port = free_port()
-    command = [sys.executable, "-m", "magicanimate.cli.main", "app", "--weights", str(tiny_weights), "--port", str(port),
+    command = [sys.executable, "-m", "magicanimate", "app", "--weights", str(tiny_weights), "--port", str(port),
                "--device", "cpu", "--max-upload-mb", "50", "--max-frames", "40"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # its examples and Gradio's cache stay in the test's folder
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -279,7 +279,7 @@ def test_cli_app_serves_until_interrupted(tiny_weights, tmp_path):
     finally:
         server.send_signal(signal.SIGINT)
         try:
-            output, _ = server.communicate(timeout=60)
+            output, _ = server.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             server.kill()
             output, _ = server.communicate()
