@@ -23,7 +23,7 @@ MINI_ENV      = PYTHONPATH=$(CURDIR)/src MAGICANIMATE_SYNTHETIC_CACHE=$(MINI_RUN
                 OMP_NUM_THREADS=$(MINI_THREADS) MKL_NUM_THREADS=$(MINI_THREADS) $(MINI_NICE)
 MINI_TRAIN    = $(MINI_ENV) $(PY) -m magicanimate train --resume $(MINI_ARGS)
 
-.PHONY: install test demo clean mini-model
+.PHONY: install browser test demo clean gpu-check mini-model
 
 install: $(VENV)/.installed
 
@@ -39,8 +39,17 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $@
 
-test: install
+# The system Chromium for tests/test_app_browser.py (best effort: apt-get needs root; without a
+# browser that test is skipped and says why in the summary).
+browser:
+	@bash scripts/install_chromium.sh
+
+test: install browser
 	$(PY) -m pytest -q
+
+# On a machine with a CUDA GPU: the gpu-marked tests and the full-size benchmark, one JSON (OUT=dir).
+gpu-check: install
+	PYTHON=$(PY) bash scripts/gpu_check.sh
 
 demo: install
 	$(PY) -m magicanimate.demo

@@ -33,7 +33,7 @@ from magicanimate.app.service import (  # noqa: E402
     progress_fraction,
     read_motion_limited,
 )
-from magicanimate.app.ui import build_app, launch_app, make_handler  # noqa: E402
+from magicanimate.app.ui import build_app, launch_app, make_extract_handler, make_handler  # noqa: E402
 from magicanimate.synthetic.simple_person import synthetic_reference  # noqa: E402
 from magicanimate.cli.app import add_app_parser, check_port_free, run_app  # noqa: E402
 from magicanimate.synthetic.simple_person import render_motion  # noqa: E402
@@ -261,7 +261,7 @@ def test_cli_app_defaults_and_no_share_flag(capsys):
 def test_cli_app_serves_until_interrupted(tiny_weights, tmp_path):
     """`magicanimate app` as a user runs it: a subprocess serving the page until Ctrl+C."""
     port = free_port()
-    command = [sys.executable, "-m", "magicanimate.cli.main", "app", "--weights", str(tiny_weights), "--port", str(port),
+    command = [sys.executable, "-m", "magicanimate", "app", "--weights", str(tiny_weights), "--port", str(port),
                "--device", "cpu", "--max-upload-mb", "50", "--max-frames", "40"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # its examples and Gradio's cache stay in the test's folder
     server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
@@ -279,7 +279,7 @@ def test_cli_app_serves_until_interrupted(tiny_weights, tmp_path):
     finally:
         server.send_signal(signal.SIGINT)
         try:
-            output, _ = server.communicate(timeout=60)
+            output, _ = server.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             server.kill()
             output, _ = server.communicate()
@@ -295,3 +295,26 @@ def test_cli_app_refuses_a_busy_port_before_loading(tmp_path):
         args = app_parser().parse_args(["app", "--weights", str(tmp_path / "missing"), "--port", str(port)])
         with pytest.raises(InputError, match="pick another --port"):
             run_app(args)
+
+
+@pytest.mark.slow
+def test_motion_is_extracted_from_a_driving_video_and_aligned(tmp_path, inputs):
+    from densepose_goldens import DENSEPOSE_TINY, require_densepose_fixtures
+
+    require_densepose_fixtures()
+    weights = tmp_path / "densepose.pkl"  # the fixture's random weights in the official format
+    subprocess.run([sys.executable, str(DENSEPOSE_TINY / "make_weights.py"), str(weights)], check=True,
+                   capture_output=True)
+    reference, _, _ = inputs
+    photo = np.load(DENSEPOSE_TINY / "monalisa.npz")["image_rgb"][::4, ::4]  # (128, 128, 3)
+    driving = write_video(tmp_path / "driving.mp4", np.stack([np.roll(photo, k, axis=1) for k in range(3)]), 15.0)
+    animator = Animator(NoModel(), max_frames=24, output_dir=tmp_path / "runs", densepose_weights=weights)
+    calls = []
+    handler = make_extract_handler(animator)
+    motion, summary = handler(lambda fraction, desc=None: calls.append(fraction), driving, reference)
+    info = probe_video(motion)
+    assert (info["frames"], info["fps"]) == (3, pytest.approx(15.0))
+    assert (info["width"], info["height"]) == (80, 96)  # aligned onto the reference photo (80x96)
+    assert "3 frames" in summary and "aligned" in summary and calls[-1] == pytest.approx(1.0)
+    with pytest.raises(gr.Error, match="upload a driving video first"):
+        handler(lambda *a, **k: None, None, reference)

@@ -154,6 +154,14 @@ def test_ddim(steps, prev):
     assert max_abs(out.prev_sample, z[f"prev_sample_{steps}"]) < 1e-6
     assert max_abs(out.pred_original_sample, z[f"pred_original_sample_{steps}"]) < 1e-6
     assert max_abs(scheduler.alphas_cumprod, z["alphas_cumprod"]) == 0.0
+    # DDIM, eta = 0 (Song et al. 2021, eq. 12), by hand from the golden ᾱ: the step 801 → prev (1000 / steps
+    # earlier) goes through x̂0 = (x − √(1−ᾱt) ε) / √ᾱt and x_prev = √ᾱprev x̂0 + √(1−ᾱprev) ε
+    assert 801 - 1000 // steps == prev
+    alpha = z["alphas_cumprod"].astype(np.float64)
+    x, eps = z["sample"].astype(np.float64), z["noise_pred"].astype(np.float64)
+    x0 = (x - np.sqrt(1 - alpha[801]) * eps) / np.sqrt(alpha[801])
+    expected = np.sqrt(alpha[prev]) * x0 + np.sqrt(1 - alpha[prev]) * eps
+    assert np.abs(out.prev_sample.double().numpy() - expected).max() < 1e-5
 
 
 def test_vae(model):

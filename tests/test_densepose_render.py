@@ -53,7 +53,18 @@ def test_render_parts_uses_every_part_over_a_cycle() -> None:
     labels = render_parts(30, (128, 128), seed=0)
     assert labels.dtype == np.uint8
     assert set(np.unique(labels)) == set(range(NUM_PARTS + 1))
-    np.testing.assert_array_equal(colorize_parts(labels[:2]), render_motion(2, (128, 128)))
+
+
+def test_colorize_parts_hand_worked() -> None:
+    """Background 0 → viridis(0) = #440154; part 24 → viridis(1) = #fde725 (matplotlib's published ends)."""
+    labels = np.array([[[0, 24], [24, 0]]], np.uint8)  # (F=1, H=2, W=2)
+    colours = colorize_parts(labels)
+    assert colours.shape == (1, 2, 2, 3) and colours.dtype == np.uint8
+    np.testing.assert_array_equal(colours[0, 0, 0], (68, 1, 84))
+    np.testing.assert_allclose(colours[0, 0, 1], (253, 231, 37), atol=1)
+    np.testing.assert_array_equal(colours[0, 1, 0], colours[0, 0, 1])  # placed per pixel, not per row
+    # part 12 is level 12·255//24 = 127, half-way: viridis(0.5) = #21918c = (33, 145, 140)
+    np.testing.assert_allclose(colorize_parts(np.array([[12]]))[0, 0], (33, 145, 140), atol=2)
 
 
 def test_person_moves_and_fills_a_plausible_area() -> None:

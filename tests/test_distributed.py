@@ -59,5 +59,9 @@ def test_two_processes_equal_one(tmp_path):
 def test_window_assignment_is_round_robin():
     assert WindowSplit(0, 2).local(5) == [0, 2, 4]
     assert WindowSplit(1, 2).local(5) == [1, 3]
-    with pytest.raises(Exception):
-        WindowSplit(0, 2).gather({})  # needs an initialised process group
+    # one process: gather is the identity, no process group needed
+    alone = {0: torch.zeros(1), 3: torch.ones(1)}
+    assert WindowSplit(0, 1).gather(alone) is alone
+    # two processes without an initialised group: torch.distributed's own error, not a silent partial result
+    with pytest.raises(ValueError, match="process group has not been initialized"):
+        WindowSplit(0, 2).gather({})

@@ -139,15 +139,32 @@ def test_fvd_and_fid_vid_of_a_set_against_itself_are_zero():
     assert fvd(videos, brighter, network=Probe(16)) > 1e-3
 
 
+class PairProbe(nn.Module):
+    """Stand-in LPIPS network: records both inputs, returns the mean |x0 − x1| per pair."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
+        self.inputs.append((x0.clone(), x1.clone()))
+        return (x0 - x1).abs().flatten(1).mean(dim=1)
+
+
 def test_lpips_input_conventions():
-    net = random_feature_networks(("lpips",), seed=2).lpips
-    rng = np.random.default_rng(2)
-    a, b = rng.random((2, 32, 32, 3)), rng.random((2, 32, 32, 3))
-    assert lpips(a, a, network=net) == pytest.approx(0.0, abs=1e-9)
-    disco, standard = lpips(a, b, network=net), lpips(a, b, network=net, input_range="standard")
-    assert disco > 0 and standard > 0 and disco != pytest.approx(standard)
-    # DisCo's convention: the 8-bit frames divided by 255 go straight into the network
-    with torch.inference_mode():
-        direct = net(torch.from_numpy(np.rint(a * 255) / 255).permute(0, 3, 1, 2).float(),
-                     torch.from_numpy(np.rint(b * 255) / 255).permute(0, 3, 1, 2).float()).mean()
-    assert disco == pytest.approx(float(direct), rel=1e-5)
+    """DisCo feeds ToTensor values (x/255, [0, 1]); 'standard' feeds 2x/255 − 1. Values: test_metrics_golden."""
+    gen = np.full((2, 8, 8, 3), 51, np.uint8)  # 51/255 = 0.2
+    gt = np.full((2, 8, 8, 3), 204, np.uint8)  # 204/255 = 0.8
+    probe = PairProbe()
+    assert lpips(gen, gt, network=probe) == pytest.approx(0.6, abs=1e-6)
+    x0, x1 = probe.inputs[-1]
+    assert x0.shape == (2, 3, 8, 8)  # NCHW
+    assert torch.allclose(x0, torch.full_like(x0, 0.2)) and torch.allclose(x1, torch.full_like(x1, 0.8))
+    assert lpips(gen, gt, network=probe, input_range="standard") == pytest.approx(1.2, abs=1e-6)
+    x0, x1 = probe.inputs[-1]
+    assert torch.allclose(x0, torch.full_like(x0, -0.6)) and torch.allclose(x1, torch.full_like(x1, 0.6))
+    # float frames are quantised to 8 bits first (0.2012 → 51), generated frames resized to the ground truth
+    probe.inputs.clear()
+    lpips(np.full((1, 4, 4, 3), 0.2012), np.zeros((1, 8, 8, 3), np.uint8), network=probe)
+    x0, _ = probe.inputs[-1]
+    assert x0.shape == (1, 3, 8, 8) and torch.allclose(x0, torch.full_like(x0, 0.2))

@@ -12,11 +12,14 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from torch import nn
+
+from conftest import golden_metric_arrays, reference_frechet
 
 from magicanimate.cli.evaluate import add_evaluate_parser, run_evaluate
 from magicanimate.errors import InputError, OutputError, WeightsError
-from magicanimate.metrics import FeatureNetworks, l1_disco, psnr, psnr_disco, random_feature_networks, ssim
+from magicanimate.metrics import FeatureNetworks, random_feature_networks
 from magicanimate.metrics.inputs import read_source, list_sources
 from magicanimate.metrics.protocol import TABLE_METRICS
 
@@ -93,7 +96,9 @@ def test_cli_runs_offline_with_random_weight_networks(tmp_path, capsys):
     assert "evaluate" in out.err  # the progress bar
     report = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert list(report["metrics"]) == list(TABLE_METRICS)
-    assert all(isinstance(v, float) for v in report["metrics"].values()), report["metrics"]
+    # random weights: the values mean nothing, but every metric ran to a finite non-negative number
+    # (the values themselves are checked with golden networks below)
+    assert all(np.isfinite(v) and v >= 0 for v in report["metrics"].values()), report["metrics"]
     assert report["counts"] == {"videos": 2, "frames": 2, "units": 2}
     assert report["networks"].startswith("random weights")
     rows = list(csv.reader((tmp_path / "out" / "metrics.csv").open()))
@@ -101,17 +106,92 @@ def test_cli_runs_offline_with_random_weight_networks(tmp_path, capsys):
     assert len(list(csv.DictReader((tmp_path / "out" / "per_video.csv").open()))) == 2
 
 
-def test_paired_metrics_equal_the_library_functions(tmp_path, probes):
+def _disco_psnr(gen: np.ndarray, gt: np.ndarray) -> float:
+    """DisCo's code on uint8 arrays (the difference and its square wrap around), averaged over frames."""
+    values = []
+    for a, b in zip(gen, gt):
+        mse = np.mean((a - b) ** 2)
+        values.append(100.0 if mse == 0 else 20 * np.log10(255.0 / np.sqrt(mse)))
+    return float(np.mean(values))
+
+
+def _gray(video: np.ndarray) -> np.ndarray:
+    """Float luma weights, rounded: within one level of OpenCV's fixed-point RGB2GRAY."""
+    return np.rint(video @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+
+
+def test_paired_metrics_pool_frames_over_videos(tmp_path, probes):
+    """Independent values: numpy, DisCo's uint8 expression, scikit-image; pooled over all 8 frames."""
     data = _dataset(tmp_path, {"a": 5, "b": 3}, gen_scale=2)
     report = _run(tmp_path, networks=probes)
-    gen = np.concatenate([g for g, _ in data.values()])
+    # A 2× nearest-neighbour upscale resized back by half-pixel bilinear averages 2×2 equal pixels: the
+    # generated frames compare as the originals, so the expected values need no resize.
+    gen = np.concatenate([g[:, ::2, ::2] for g, _ in data.values()])
     gt = np.concatenate([t for _, t in data.values()])
-    # pooled over all 8 frames, generated frames resized to the ground truth first
-    assert report["metrics"]["L1"] == pytest.approx(l1_disco(gen, gt), rel=1e-12)
-    assert report["metrics"]["PSNR"] == pytest.approx(psnr_disco(gen, gt), rel=1e-12)
-    assert report["variants"]["psnr"] == pytest.approx(psnr(gen, gt), rel=1e-12)
-    assert report["metrics"]["SSIM"] == pytest.approx(ssim(gen, gt), rel=1e-12)
+    diff = gen.astype(float) - gt.astype(float)
+    assert report["metrics"]["L1"] == pytest.approx(np.abs(diff).mean() / (24 * 32), rel=1e-12)
+    assert report["metrics"]["PSNR"] == pytest.approx(_disco_psnr(gen, gt), rel=1e-12)
+    true_psnr = [peak_signal_noise_ratio(b, a, data_range=255) for a, b in zip(gen, gt)]
+    assert report["variants"]["psnr"] == pytest.approx(np.mean(true_psnr), rel=1e-12)
+    # pooled over frames, not the mean of the two videos' means (5 and 3 frames weigh differently)
+    assert report["variants"]["psnr"] != pytest.approx(np.mean([np.mean(true_psnr[:5]), np.mean(true_psnr[5:])]),
+                                                       rel=1e-9)
+    ssim_ref = [structural_similarity(_gray(a), _gray(b), data_range=255) for a, b in zip(gen, gt)]
+    assert report["metrics"]["SSIM"] == pytest.approx(np.mean(ssim_ref), abs=2e-3)
     assert report["protocol"]["name"] == "disco"
+
+
+# ---------------------------------------------------------------------------- golden networks, end to end
+
+
+def _write_set(root: Path, videos: dict[str, np.ndarray]) -> None:
+    for name, video in videos.items():
+        _write_frames(root / name, video)
+
+
+def _run_golden(tmp_path: Path, weights: Path, *metrics: str) -> dict:
+    args = _parse("--generated", str(tmp_path / "gen"), "--ground-truth", str(tmp_path / "gt"),
+                  "--output", str(tmp_path / "out"), "--no-progress", "--device", "cpu",
+                  "--metrics-dir", str(weights), "--metrics", *metrics)
+    assert run_evaluate(args) == 0
+    return json.loads((tmp_path / "out" / "metrics.json").read_text())
+
+
+def test_cli_fid_and_lpips_with_golden_networks(tmp_path, golden_metric_weights):
+    """`magicanimate evaluate` from PNG folders, with the reference networks' weights: golden values."""
+    inc, lp = golden_metric_arrays("inception"), golden_metric_arrays("lpips")
+    _write_set(tmp_path / "gen", {"frames": inc["inc_video"]})  # 256×192: resized to 299 from its own frames
+    _write_set(tmp_path / "gt", {"frames": inc["inc_x299"]})
+    report = _run_golden(tmp_path, golden_metric_weights, "FID")
+    expected = reference_frechet(inc["inc_feat_e2e"], inc["inc_feat299"])
+    assert report["metrics"]["FID"] == pytest.approx(expected, rel=1e-4)
+
+    lp_dir = tmp_path / "lpips"
+    _write_set(lp_dir / "gen", {"pairs": lp["lp_a"]})
+    _write_set(lp_dir / "gt", {"pairs": lp["lp_b"]})
+    disco = _run_golden(lp_dir, golden_metric_weights, "LPIPS")
+    assert disco["metrics"]["LPIPS"] == pytest.approx(lp["lp_disco"].mean(), abs=1e-5)
+
+
+@pytest.mark.slow
+def test_cli_fvd_and_fid_vid_with_golden_networks(tmp_path, golden_metric_weights):
+    """Two 16-frame videos per side (DisCo units: one window each), paired by name, different sizes."""
+    i3d = golden_metric_arrays("i3d")
+    _write_set(tmp_path / "gen", {"p": i3d["video"], "q": i3d["i3d_clips"][1]})
+    _write_set(tmp_path / "gt", {"p": i3d["i3d_clips"][0], "q": i3d["i3d_clips"][1]})
+    report = _run_golden(tmp_path, golden_metric_weights, "FVD")
+    assert report["counts"]["units"] == 2
+    expected = reference_frechet(np.stack([i3d["i3d_logits_e2e_disco"][0], i3d["i3d_logits_disco"][1]]),
+                                 i3d["i3d_logits_disco"])
+    assert report["metrics"]["FVD"] == pytest.approx(expected, rel=1e-4)
+
+    r3 = golden_metric_arrays("resnet3d")
+    r3_dir = tmp_path / "fid_vid"
+    _write_set(r3_dir / "gen", {"p": r3["video"], "q": r3["r3_clips"][1]})
+    _write_set(r3_dir / "gt", {"p": r3["r3_clips"][0], "q": r3["r3_clips"][1]})
+    report = _run_golden(r3_dir, golden_metric_weights, "FID-VID")
+    expected = reference_frechet(np.stack([r3["r3_feat_e2e"][0], r3["r3_feat"][1]]), r3["r3_feat"])
+    assert report["metrics"]["FID-VID"] == pytest.approx(expected, rel=1e-4)
 
 
 def test_protocols_differ_where_documented(tmp_path, probes):
@@ -123,8 +203,9 @@ def test_protocols_differ_where_documented(tmp_path, probes):
     assert standard["counts"]["units"] == 2 + 2
     gen = np.concatenate([g for g, _ in data.values()])
     gt = np.concatenate([t for _, t in data.values()])
-    assert standard["metrics"]["PSNR"] == pytest.approx(psnr(gen, gt), rel=1e-12)
-    assert disco["metrics"]["PSNR"] == pytest.approx(psnr_disco(gen, gt), rel=1e-12)
+    true_psnr = np.mean([peak_signal_noise_ratio(b, a, data_range=255) for a, b in zip(gen, gt)])
+    assert standard["metrics"]["PSNR"] == pytest.approx(true_psnr, rel=1e-12)
+    assert disco["metrics"]["PSNR"] == pytest.approx(_disco_psnr(gen, gt), rel=1e-12)
     assert disco["metrics"]["LPIPS"] != pytest.approx(standard["metrics"]["LPIPS"])
     assert disco["metrics"]["L1"] == standard["metrics"]["L1"]
 

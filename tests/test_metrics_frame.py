@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from skimage.transform import resize as skimage_resize
 
 from magicanimate.errors import InputError
 from magicanimate.metrics import l1, l1_disco, psnr, psnr_disco, ssim
 from magicanimate.metrics.frame_metrics import gray_opencv, psnr_disco_per_frame
-from magicanimate.metrics.arrays import resize_bilinear_uint8, to_uint8
+from magicanimate.metrics.arrays import to_uint8
 
 
 def _pair(seed: int = 0, frames: int = 3, size=(40, 56), noise: int = 30):
@@ -61,8 +62,14 @@ def test_l1_plain_and_disco():
     diff = np.abs(gen.astype(float) - gt.astype(float))
     assert l1(gen, gt) == pytest.approx(diff.mean() / 255.0, rel=1e-12)
     assert l1_disco(gen, gt) == pytest.approx(diff.mean() / (40 * 56), rel=1e-12)
-    # skimage's MSE as a cross-check of the pairing (same frames, same order)
-    assert np.mean([mean_squared_error(b, a) for a, b in zip(gen, gt)]) == pytest.approx((diff**2).mean())
+
+
+def test_l1_hand_worked():
+    """A 4×4 frame off by 10 levels everywhere: L1 = 10/255; DisCo divides the 0-255 mean by H·W = 16."""
+    gt = np.zeros((1, 4, 4, 3), np.uint8)
+    gen = np.full_like(gt, 10)
+    assert l1(gen, gt) == pytest.approx(10 / 255, rel=1e-12)
+    assert l1_disco(gen, gt) == pytest.approx(10 / 16, rel=1e-12)
 
 
 def test_l1_on_float_inputs_uses_unquantised_values():
@@ -82,29 +89,67 @@ def test_gray_matches_opencv_weights():
     assert gray_opencv(np.full((1, 1, 1, 3), 255, np.uint8))[0, 0, 0] == 255
 
 
-def test_ssim_matches_scikit_image_on_gray():
-    gen, gt = _pair(size=(48, 48))
-    expected = np.mean([structural_similarity(a, b) for a, b in zip(gray_opencv(gen), gray_opencv(gt))])
+def test_gray_of_pure_colours_is_opencvs():
+    """cv2.cvtColor(..., COLOR_RGB2GRAY) gives 76, 150, 29 for pure red, green, blue (255)."""
+    pure = np.array([[[[255, 0, 0], [0, 255, 0], [0, 0, 255], [128, 128, 128]]]], np.uint8)
+    assert gray_opencv(pure)[0, 0].tolist() == [76, 150, 29, 128]
+
+
+def test_ssim_equals_scikit_image_on_gray_frames():
+    """Frames with R = G = B are their own luma (the weights sum to 2^14), so SSIM is skimage's on one channel."""
+    rng = np.random.default_rng(4)
+    gt_gray = rng.integers(0, 256, (3, 48, 48), dtype=np.uint8)
+    gen_gray = np.clip(gt_gray.astype(int) + rng.integers(-30, 31, gt_gray.shape), 0, 255).astype(np.uint8)
+    gen, gt = (np.repeat(v[..., None], 3, axis=-1) for v in (gen_gray, gt_gray))
+    expected = np.mean([structural_similarity(a, b, data_range=255, win_size=7) for a, b in zip(gen_gray, gt_gray)])
     assert ssim(gen, gt) == pytest.approx(expected, rel=1e-12)
-    # independent grayscale (float weights, rounded) agrees closely
-    def gray_f(v):
+    assert ssim(gt, gt) == pytest.approx(1.0)
+
+
+def test_ssim_of_colour_frames_with_an_independent_gray():
+    gen, gt = _pair(size=(48, 48))
+
+    def gray_f(v):  # float weights, rounded: within one level of OpenCV's fixed point
         return np.rint(v @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
 
     independent = np.mean([structural_similarity(gray_f(a), gray_f(b), data_range=255) for a, b in zip(gen, gt)])
     assert ssim(gen, gt) == pytest.approx(independent, abs=2e-3)
-    assert ssim(gt, gt) == pytest.approx(1.0)
 
 
-def test_generated_frames_are_resized_to_ground_truth():
-    yy, xx = np.mgrid[0:32, 0:48]
-    smooth = np.stack([4 * yy, 5 * xx, 2 * (xx + yy)], axis=-1).astype(np.uint8)  # a smooth ramp
-    gt = np.stack([smooth, 255 - smooth])
-    big = resize_bilinear_uint8(gt, (64, 96))
-    assert big.shape == (2, 64, 96, 3)
-    back = resize_bilinear_uint8(big, (32, 48))
-    assert psnr(big, gt) == pytest.approx(psnr(back, gt))
-    # a ×2 bilinear up/down round trip is close to the identity
-    assert l1(big, gt) < 0.02
+def test_ssim_of_constant_frames_is_the_luminance_term():
+    """Constant frames a, b: SSIM = (2ab + C1) / (a² + b² + C1), C1 = (0.01·255)² (Wang et al. 2004)."""
+    gen, gt = np.full((1, 16, 16, 3), 100, np.uint8), np.full((1, 16, 16, 3), 120, np.uint8)
+    c1 = (0.01 * 255) ** 2
+    assert ssim(gen, gt) == pytest.approx((2 * 100 * 120 + c1) / (100**2 + 120**2 + c1), rel=1e-9)
+
+
+def test_generated_frames_are_resized_to_ground_truth_bilinearly():
+    """Hand-worked half-pixel bilinear (OpenCV INTER_LINEAR, DisCo's resize), in both directions."""
+    # 4×4 → 2×2: output pixel i samples source 2i + 0.5, i.e. the mean of a 2×2 block
+    big = np.array([[0, 20, 100, 120], [40, 60, 140, 160], [200, 220, 10, 30], [240, 252, 50, 70]], np.uint8)
+    gen = np.repeat(big[None, :, :, None], 3, axis=-1)  # (1, 4, 4, 3)
+    gt = np.zeros((1, 2, 2, 3), np.uint8)
+    block_means = np.array([[30, 130], [228, 40]])
+    assert l1(gen, gt) == pytest.approx(block_means.mean() / 255, rel=1e-12)
+    # 2 → 4 columns: samples at −0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1): 0, 25, 75, 100
+    small = np.repeat(np.array([[0, 100], [0, 100]], np.uint8)[None, :, :, None], 3, axis=-1)  # (1, 2, 2, 3)
+    wide_gt = np.zeros((1, 2, 4, 3), np.uint8)
+    assert l1(small, wide_gt) == pytest.approx((0 + 25 + 75 + 100) / 4 / 255, rel=1e-12)
+    assert psnr(small, wide_gt) == pytest.approx(
+        20 * np.log10(255 / np.sqrt((0 + 25**2 + 75**2 + 100**2) / 4)), rel=1e-12)
+
+
+def test_paired_resize_agrees_with_scikit_image():
+    """Random frames at non-integer scales: skimage's order-1 resize (no antialias) within one 8-bit level."""
+    rng = np.random.default_rng(5)
+    gen = rng.integers(0, 256, (2, 24, 40, 3), dtype=np.uint8)
+    for size in ((48, 80), (30, 33), (17, 64)):
+        gt = np.zeros((2, *size, 3), np.uint8)
+        reference = np.stack([np.rint(skimage_resize(f.astype(float), (*size, 3), order=1, mode="edge",
+                                                     anti_aliasing=False, preserve_range=True)) for f in gen])
+        # L1 against a black frame is the mean of the resized frame: a mean within 1 level and ≤ 1 % off-by-one
+        assert l1(gen, gt) == pytest.approx(reference.mean() / 255, abs=0.01 / 255)
+        assert psnr(gen, reference.astype(np.uint8)) > 55  # MSE ≤ 1 % of pixels × 1² → PSNR ≥ 68 dB
 
 
 def test_float_inputs_are_quantised_to_8_bit():

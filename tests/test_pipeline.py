@@ -58,7 +58,6 @@ def test_guidance_at_or_below_one_runs(model, reference, motion):
 def test_any_size_multiple_of_8(model, reference, motion, size, shape):
     result = model(reference, motion, steps=1, size=size)
     assert result.frames.shape == (5, *shape, 3)
-    assert 0.0 <= result.frames.min() and result.frames.max() <= 1.0
 
 
 def test_same_seed_same_video_other_seed_differs(model, reference, motion):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -124,8 +126,29 @@ def test_exported_weights_load_and_change_the_output(dataset, uninterrupted):
     assert np.abs(trained - base).mean() > 1e-3
 
 
-def test_time_budget_stops_cleanly(dataset, tmp_path):
-    summary = train(stage1_config(dataset, tmp_path / "budget", time_budget="0.5s"))
-    assert summary.stopped == "time_budget" and summary.steps < STEPS
+class TickClock:
+    """Stands in for the `time` module: monotonic() advances one "second" per call, whatever the machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+def test_time_budget_stops_cleanly(dataset, tmp_path, monkeypatch):
+    """Deterministic: the trainer's clock ticks once per reading, so the stop does not depend on speed.
+
+    A step reads the clock at least twice (start, end) and, on this path, at most ~10 times; so a
+    40-tick budget stops after 2 to 20 steps (< STEPS) on any machine, with one step's margin kept.
+    """
+    monkeypatch.setattr(sys.modules[Trainer.__module__], "time", TickClock())
+    summary = train(stage1_config(dataset, tmp_path / "budget", time_budget="40s"))
+    assert summary.stopped == "time_budget"
+    assert 2 <= summary.steps <= 20
     assert (tmp_path / "budget" / "checkpoints" / f"step_{summary.steps:06d}" / "state.json").is_file()
     assert (tmp_path / "budget" / "weights" / "MagicAnimate" / "densepose_controlnet" / "config.json").is_file()

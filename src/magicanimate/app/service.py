@@ -111,11 +111,20 @@ class AppResult:
     summary: str
 
 
+@dataclass
+class ExtractionResult:
+    """Path of the extracted motion video and a one-line summary (Markdown)."""
+
+    motion: Path
+    summary: str
+
+
 class Animator:
     """Runs one generation at a time with a loaded model and writes its videos to ``output_dir``."""
 
     def __init__(self, model: Any, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
-                 max_frames: int = DEFAULT_MAX_FRAMES, output_dir: str | os.PathLike | None = None):
+                 max_frames: int = DEFAULT_MAX_FRAMES, output_dir: str | os.PathLike | None = None,
+                 densepose_weights: str | os.PathLike | None = None):
         if max_upload_mb <= 0 or max_frames < 1:
             raise InputError(f"limits must be positive, got max_upload_mb={max_upload_mb}, max_frames={max_frames}")
         self.model = model
@@ -127,6 +136,8 @@ class Animator:
         self.output_dir = Path(output_dir)
         self._lock = threading.Lock()  # the model keeps per-call state (reference bank)
         self._runs = 0
+        self.densepose_weights = densepose_weights  # None: the cached download, loaded on first use
+        self._extractor = None
 
     def __call__(
         self,
@@ -164,6 +175,41 @@ class Animator:
         summary = (f"**{clip.num_frames} frames** at {fps:g} fps, {out_w}×{out_h}, {shown} "
                    f"({time.perf_counter() - start:.1f} s)")
         return AppResult(video=video, grid=grid, summary=summary)
+
+    def extract_motion(
+        self,
+        driving: str | os.PathLike | None,
+        reference: str | os.PathLike | None = None,
+        *,
+        progress: Callable[[float, str], None] | None = None,
+    ) -> ExtractionResult:
+        """DensePose motion of an ordinary video (aligned to ``reference`` when given), written as motion.mp4."""
+        from magicanimate.densepose import DensePoseExtractor, extract_motion
+        from magicanimate.io.densepose_colors import colorize_parts
+
+        driving_file = check_upload(driving, what="driving video", max_upload_mb=self.max_upload_mb)
+        image = None
+        if reference:
+            image = load_image(check_upload(reference, what="reference image", max_upload_mb=self.max_upload_mb))
+        clip = read_motion_limited(driving_file, max_frames=self.max_frames)
+        start = time.perf_counter()
+        with self._lock:
+            if self._extractor is None:
+                self._extractor = DensePoseExtractor.from_pretrained(self.densepose_weights,
+                                                                     device=getattr(self.model, "device", None))
+
+            def report(done: int, total: int | None) -> None:
+                if progress is not None:
+                    progress(done / (total or clip.num_frames), f"DensePose {done}/{total or clip.num_frames} frames")
+
+            labels = extract_motion(clip.frames, extractor=self._extractor, align_to=image, progress=report)
+            run_dir = self._next_run_dir()
+        fps = clip.fps or DEFAULT_FPS
+        motion = write_video(run_dir / "motion.mp4", colorize_parts(labels), fps)
+        aligned = " aligned to the reference" if image is not None else ""
+        summary = (f"**motion extracted**: {clip.num_frames} frames at {fps:g} fps{aligned} "
+                   f"({time.perf_counter() - start:.1f} s); check it, then press Animate")
+        return ExtractionResult(motion=motion, summary=summary)
 
     def _next_run_dir(self) -> Path:
         """A fresh folder for this run's videos; the oldest beyond KEEP_RUNS are deleted."""

@@ -89,6 +89,24 @@ def make_handler(animator: Animator) -> Callable[..., tuple[str, str, str]]:
     return animate
 
 
+def make_extract_handler(animator: Animator) -> Callable[..., tuple[str, str]]:
+    """The "Extract motion" handler: (progress, driving video, reference) -> (motion video path, summary)."""
+
+    def extract(progress=gr.Progress(), *values):  # noqa: B008 - see make_handler
+        driving, reference = values
+        try:
+            progress(0.0, desc="Loading DensePose")
+            result = animator.extract_motion(driving, reference,
+                                             progress=lambda fraction, desc: progress(fraction, desc=desc))
+        except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page
+            if not isinstance(err, MagicAnimateError):
+                log.exception("motion extraction failed")
+            raise gr.Error(html.escape(user_message(err), quote=False)) from None
+        return str(result.motion), result.summary
+
+    return extract
+
+
 def option_controls() -> list[gr.components.Component]:
     """One form control per option shown in the app, from its ``AppControl`` (inside the current layout)."""
     specs, defaults, controls = option_specs(), option_defaults(), []
@@ -125,11 +143,14 @@ def build_app(
     examples: Sequence[ExampleRow] | None = None,
     output_dir: str | os.PathLike | None = None,
     title: str = "MagicAnimate",
+    densepose_weights: str | os.PathLike | None = None,
 ) -> gr.Blocks:
     """The Gradio page around a loaded model; ``examples=None`` draws the built-in ones, ``()`` shows none."""
-    animator = Animator(model, max_upload_mb=max_upload_mb, max_frames=max_frames, output_dir=output_dir)
+    animator = Animator(model, max_upload_mb=max_upload_mb, max_frames=max_frames, output_dir=output_dir,
+                        densepose_weights=densepose_weights)
     rows = default_examples() if examples is None else [tuple(map(str, row)) for row in examples]
     animate = make_handler(animator)
+    extract = make_extract_handler(animator)
 
     # delete_cache: Gradio's copies of uploads and results, checked hourly, removed after an hour.
     with gr.Blocks(title=title, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
@@ -145,6 +166,10 @@ def build_app(
                                          sources=["upload", "clipboard"])
                     motion = gr.Video(label="Motion (DensePose)", elem_id="motion", height=220,
                                       sources=["upload"])
+                with gr.Accordion("No DensePose video? Extract the motion from an ordinary video", open=False):
+                    driving = gr.Video(label="Driving video (a person moving)", elem_id="driving", height=180,
+                                       sources=["upload"])
+                    extract_button = gr.Button("Extract motion (aligned to the reference)", elem_id="extract")
                 with gr.Row():
                     controls = option_controls()
                 button = gr.Button("Animate", variant="primary", elem_id="animate")
@@ -156,6 +181,8 @@ def build_app(
                 grid = gr.Video(label="Reference | motion | result", elem_id="grid", height=200, interactive=False,
                                 autoplay=True, loop=True)
                 info = gr.Markdown(elem_id="info")
+        extract_button.click(extract, inputs=[driving, reference], outputs=[motion, info], api_name="extract_motion",
+                             concurrency_limit=1, concurrency_id="generate")
         button.click(animate, inputs=[reference, motion, *controls],
                      outputs=[video, grid, info], api_name="animate", concurrency_limit=1,
                      concurrency_id="generate")

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from magicanimate.cli.arguments import add_option_flags, options_from_args
+from magicanimate.cli.extract_motion import add_extraction_flags, check_extraction_flags, extract_labels, load_extractor
 from magicanimate.cli.jobs import Job, grid_path, read_jobs
 from magicanimate.cli.loading import ModelCache, load_model, say
 from magicanimate.errors import InputError, MagicAnimateError
@@ -27,6 +28,11 @@ def add_animate_parser(subparsers) -> None:
     io = p.add_argument_group("inputs and outputs")
     io.add_argument("--reference", help="reference image (PNG, JPEG, WebP, BMP)")
     io.add_argument("--motion", help="DensePose motion: mp4/mov/webm/mkv/avi/gif, a folder of frames, or .npy")
+    io.add_argument("--driving-video", metavar="VIDEO",
+                    help="instead of --motion: an ordinary video of a person; its DensePose motion is extracted, "
+                         "aligned to the reference and saved beside the output as OUTPUT.motion.mp4")
+    io.add_argument("--no-align", dest="align", action="store_false",
+                    help="with --driving-video: keep the extracted motion as it is (no fit to the reference)")
     io.add_argument("--output", help="result: .mp4 (H.264), .webm, .gif, or a folder for numbered PNGs")
     io.add_argument("--jobs", type=Path, help="batch file (.yaml/.json/.csv) listing jobs; see README")
     io.add_argument("--grid", nargs="?", const="auto", default=None, metavar="PATH",
@@ -37,22 +43,52 @@ def add_animate_parser(subparsers) -> None:
     m.add_argument("--weights", help="folder in the release layout (default: Hugging Face Hub cache)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     add_option_flags(p)
+    add_extraction_flags(p)
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=run_animate)
 
 
 def _jobs_from_args(args: argparse.Namespace) -> list[Job]:
-    defaults = Job(reference="", motion="", output="", options=options_from_args(args), overwrite=args.overwrite)
+    check_extraction_flags(args)
+    defaults = Job(reference="", motion=None, output="", options=options_from_args(args), overwrite=args.overwrite,
+                   align=args.align)
     if args.jobs is not None:
-        if any(getattr(args, n) for n in ("reference", "motion", "output")):
+        if any(getattr(args, n) for n in ("reference", "motion", "driving_video", "output")):
             raise InputError("give either --jobs or --reference/--motion/--output, not both")
         return read_jobs(args.jobs, defaults)
-    missing = [f"--{n}" for n in ("reference", "motion", "output") if not getattr(args, n)]
+    missing = [f"--{n}" for n in ("reference", "output") if not getattr(args, n)]
+    if not args.motion and not args.driving_video:
+        missing.insert(1, "--motion (or --driving-video)")
     if missing:
         raise InputError(f"missing {', '.join(missing)} (or give --jobs FILE)")
+    if args.motion and args.driving_video:
+        raise InputError("give either --motion or --driving-video, not both")
     defaults.reference, defaults.motion, defaults.output = args.reference, args.motion, args.output
+    defaults.driving_video = args.driving_video
     defaults.grid, defaults.save_array = args.grid, args.save_array
     return [defaults]
+
+
+class MotionExtraction:
+    """DensePose extraction for ``--driving-video`` jobs: the extractor is loaded once, on first use."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self._extractor = None
+
+    def motion(self, job: Job, reference, *, quiet: bool, label: str):
+        """The job's DensePose motion (a ``Motion`` of dp_segm frames), aligned to ``reference`` if asked."""
+        from magicanimate.io.densepose_colors import colorize_parts
+        from magicanimate.io.video import Motion, read_motion
+
+        opts = job.options
+        video = read_motion(job.driving_video, start=opts.start, max_frames=opts.max_frames, fps=opts.fps)
+        say(quiet, f"{label}read {video.num_frames} frames of {job.driving_video}; extracting DensePose")
+        if self._extractor is None:
+            self._extractor = load_extractor(self.args)
+        labels = extract_labels(self._extractor, video.frames, self.args,
+                                reference=reference if job.align else None, label=f"{label}DensePose".strip())
+        return Motion(frames=colorize_parts(labels), fps=video.fps or opts.fps)
 
 
 class _Progress:
@@ -81,8 +117,10 @@ class _Progress:
             self.bar = None
 
 
-def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Path:
+def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None,
+            extraction: MotionExtraction | None = None) -> Path:
     """Run one job with a loaded model; writes its outputs atomically (rank 0 only under torchrun)."""
+    from magicanimate.io.image import load_image
     from magicanimate.io.video import check_output, make_grid, save_array, write_video
     from magicanimate.runtime.distributed import WindowSplit
     from magicanimate.sampling.pipeline import resolve_inputs
@@ -95,9 +133,20 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Pat
     grid = grid_path(job)
     if grid is not None:
         check_output(grid, overwrite=job.overwrite)
-    reference, motion = resolve_inputs(job.reference, job.motion, opts)
-    say(quiet, f"{label}read {motion.num_frames} motion frames"
-                f"{f' at {motion.fps:g} fps' if motion.fps else ''} from {job.motion}")
+    if job.driving_video:
+        saved_motion = extracted_motion_path(job)
+        check_output(saved_motion, overwrite=job.overwrite)
+        if extraction is None:
+            raise InputError("a --driving-video job needs the DensePose extraction settings")
+        reference = load_image(job.reference)
+        motion = extraction.motion(job, reference, quiet=quiet, label=label)
+        if split.rank == 0:
+            write_video(saved_motion, motion.frames, motion.fps or DEFAULT_FPS, overwrite=job.overwrite)
+            say(quiet, f"{label}wrote the extracted motion {saved_motion}")
+    else:
+        reference, motion = resolve_inputs(job.reference, job.motion, opts)
+        say(quiet, f"{label}read {motion.num_frames} motion frames"
+                    f"{f' at {motion.fps:g} fps' if motion.fps else ''} from {job.motion}")
     progress = _Progress(quiet, label.strip() or "animate")
     model.configure_memory(opts)
     try:
@@ -118,19 +167,25 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None) -> Pat
     return out
 
 
+def extracted_motion_path(job: Job) -> Path:
+    """Where a ``--driving-video`` job saves its extracted motion: OUTPUT.motion.mp4 beside the output."""
+    out = Path(job.output)
+    return out.with_name((out.stem if out.suffix else out.name) + ".motion.mp4")
+
+
 def run_animate(args: argparse.Namespace) -> int:
     """Entry point of ``magicanimate animate``."""
     jobs = _jobs_from_args(args)
     if args.jobs is None:
         job = jobs[0]
-        for path in (job.reference, job.motion):
+        for path in (job.reference, job.motion or job.driving_video):
             if not Path(path).exists():
                 raise InputError(f"input not found: {path}")
         from magicanimate.runtime.distributed import split_from_environment
 
         split = split_from_environment()
         model = load_model(args.weights, args.device, job.options.dtype, quiet=args.quiet or split.rank != 0)
-        run_job(model, job, quiet=args.quiet, split=split)
+        run_job(model, job, quiet=args.quiet, split=split, extraction=MotionExtraction(args))
         return 0
     return run_batch(jobs, args)
 
@@ -143,13 +198,14 @@ def run_batch(jobs: list[Job], args: argparse.Namespace) -> int:
         if job not in todo:
             status[i] = ("skipped", "output exists")
     models = ModelCache(args.weights, args.device, quiet=args.quiet)
+    extraction = MotionExtraction(args)
     for i, job in enumerate(jobs):
         if i in status:
             continue
         label = f"[{i + 1}/{len(jobs)}] "
         start = time.perf_counter()
         try:
-            run_job(models.get(job.options), job, quiet=args.quiet, label=label)
+            run_job(models.get(job.options), job, quiet=args.quiet, label=label, extraction=extraction)
             status[i] = ("done", f"{time.perf_counter() - start:.1f} s")
         except KeyboardInterrupt:
             raise

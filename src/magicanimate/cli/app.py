@@ -62,6 +62,9 @@ def add_app_parser(subparsers) -> None:
                    help="refuse uploads larger than this many MB (default 200)")
     p.add_argument("--max-frames", type=positive_int, default=300,
                    help="refuse motions with more frames than this (default 300)")
+    p.add_argument("--densepose-weights", metavar="PKL", default=None,
+                   help="DensePose checkpoint for the page's motion extraction (default: the cached download of "
+                        "magicanimate download --densepose)")
     p.add_argument("--quiet", action="store_true", help="no loading or server messages")
     p.set_defaults(func=run_app)
 
@@ -78,7 +81,8 @@ def run_app(args: argparse.Namespace) -> int:
 
     check_port_free(args.host, args.port)  # before spending minutes on the weights
     model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet)
-    demo = build_app(model, max_upload_mb=args.max_upload_mb, max_frames=args.max_frames)
+    demo = build_app(model, max_upload_mb=args.max_upload_mb, max_frames=args.max_frames,
+                     densepose_weights=args.densepose_weights)
     if not args.quiet:
         print(f"serving on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
     launch_app(demo, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, quiet=args.quiet)

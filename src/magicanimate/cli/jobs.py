@@ -11,8 +11,9 @@ from typing import Any
 from magicanimate.errors import InputError, MagicAnimateError
 from magicanimate.options import SampleOptions, flag, option_specs
 
-PATH_FIELDS = ("reference", "motion", "output", "grid", "save_array")
-REQUIRED_FIELDS = ("reference", "motion", "output")
+PATH_FIELDS = ("reference", "motion", "driving_video", "output", "grid", "save_array")
+REQUIRED_FIELDS = ("reference", "output")
+FLAG_FIELDS = ("overwrite", "align")
 
 
 @dataclass
@@ -20,9 +21,11 @@ class Job:
     """One animation: its inputs, outputs and options (job-file field names equal the flag names)."""
 
     reference: str
-    motion: str
+    motion: str | None
     output: str
     options: SampleOptions = field(default_factory=SampleOptions)
+    driving_video: str | None = None  # instead of motion: an ordinary video, DensePose extracted
+    align: bool = True  # fit an extracted motion to the reference's person
     grid: str | None = None
     save_array: str | None = None
     overwrite: bool = False
@@ -30,7 +33,7 @@ class Job:
 
 def known_fields() -> list[str]:
     """Every field a job entry may set."""
-    return sorted([*PATH_FIELDS, "overwrite", *option_specs()])
+    return sorted([*PATH_FIELDS, *FLAG_FIELDS, *option_specs()])
 
 
 def job_from_mapping(data: dict[str, Any], *, base: Path, defaults: Job) -> Job:
@@ -42,17 +45,19 @@ def job_from_mapping(data: dict[str, Any], *, base: Path, defaults: Job) -> Job:
     for required in REQUIRED_FIELDS:
         if required not in keys:
             raise InputError(f"job {data} has no '{required}'")
+    if ("motion" in keys) == ("driving_video" in keys):
+        raise InputError(f"job {data} needs exactly one of 'motion' and 'driving_video'")
     paths = {}
     for name in PATH_FIELDS:
         if name in keys:
             p = Path(str(keys.pop(name))).expanduser()
             paths[name] = str(p if p.is_absolute() else base / p)
-    overwrite = flag(keys.pop("overwrite"), "overwrite") if "overwrite" in keys else defaults.overwrite
+    flags = {name: flag(keys.pop(name), name) for name in FLAG_FIELDS if name in keys}
     try:
         options = defaults.options.replace(**keys)
     except InputError as err:
         raise InputError(f"job {paths['output']}: {err}") from None
-    return replace(defaults, **paths, options=options, overwrite=overwrite)
+    return replace(defaults, **paths, **flags, options=options)
 
 
 def read_jobs(path: Path, defaults: Job) -> list[Job]:

@@ -18,6 +18,7 @@ OOM_HINT = ("out of memory: use --offload (models on the GPU one at a time) and 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     from magicanimate.cli.animate import add_animate_parser
+    from magicanimate.cli.extract_motion import add_extract_motion_parser
     from magicanimate.cli.evaluate import add_download_metrics_parser, add_evaluate_parser
     from magicanimate.cli.weights import add_weights_parsers
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"magicanimate {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_animate_parser(sub)
+    add_extract_motion_parser(sub)
     add_weights_parsers(sub)
     add_evaluate_parser(sub)
     add_download_metrics_parser(sub)

@@ -19,13 +19,19 @@ def add_weights_parsers(subparsers) -> None:
                     "Interrupted downloads resume; sizes are verified against the Hub.",
     )
     d.add_argument("--to", type=Path, default=Path("pretrained_models"), help="target folder (default pretrained_models)")
+    d.add_argument("--densepose", action="store_true",
+                   help="instead: fetch only DensePose's model_final_162be9.pkl (for extract-motion and "
+                        "--driving-video; 256 MB, licence CC BY-SA 3.0) into its cache "
+                        "($MAGICANIMATE_DENSEPOSE_DIR or ~/.cache/magicanimate/densepose)")
     d.set_defaults(func=run_download)
     c = subparsers.add_parser(
         "check-weights", help="report which components are present, missing or mismatched",
         description="Check every component of a weights folder in the release layout: files present, "
                     "every tensor name and shape as the models expect. Reads no tensor data.",
     )
-    c.add_argument("weights", type=Path, help="folder in the release layout")
+    c.add_argument("weights", type=Path, nargs="?", help="folder in the release layout")
+    c.add_argument("--densepose", nargs="?", const="cached", metavar="PKL",
+                   help="also check the DensePose checkpoint (default: the cached download)")
     c.set_defaults(func=run_check_weights)
     k = subparsers.add_parser(
         "pack-weights", help="write a weights folder as one compact, self-contained folder for shipping",
@@ -42,7 +48,9 @@ def add_weights_parsers(subparsers) -> None:
 
 
 def run_download(args: argparse.Namespace) -> int:
-    """Download every released file with huggingface_hub, then verify sizes."""
+    """Download every released file with huggingface_hub, then verify sizes (or only the DensePose weights)."""
+    if args.densepose:
+        return download_densepose()
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
     total = sum(len(files) for files in HUB_FILES.values())
@@ -77,13 +85,50 @@ def run_pack_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def download_densepose() -> int:
+    """Fetch DensePose's checkpoint into its cache with a progress bar (resumes a partial download)."""
+    from tqdm import tqdm
+
+    from magicanimate.densepose import LICENSE, URL, download_densepose_weights
+
+    print(f"DensePose weights from {URL} (licence {LICENSE})", file=sys.stderr)
+    with tqdm(unit="B", unit_scale=True, file=sys.stderr, dynamic_ncols=True) as bar:
+        def progress(done: int, total: int | None) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        path = download_densepose_weights(progress=progress)
+    print(f"DensePose weights are in {path}; check them with: magicanimate check-weights --densepose")
+    return 0
+
+
+def check_densepose(spec: str) -> tuple[str, str, str]:
+    """One check-weights row for the DensePose checkpoint (``spec``: a path or "cached")."""
+    from magicanimate.densepose import check_densepose_weights, densepose_weights_path
+
+    try:
+        path = densepose_weights_path() if spec == "cached" else Path(spec)
+        if not path.is_file():
+            raise WeightsError(f"not found: {path}")
+        check_densepose_weights(path)
+    except WeightsError as err:
+        return "densepose", "missing" if "not found" in str(err) else "mismatch", str(err)
+    return "densepose", "ok", str(path)
+
+
 def run_check_weights(args: argparse.Namespace) -> int:
     """Print a table of components and exit 1 if any is missing or mismatched."""
     from magicanimate.weights.build import verify_components
 
-    if not args.weights.is_dir():
-        raise WeightsError(f"weights folder not found: {args.weights}")
-    results = verify_components(WeightPaths.release_layout(args.weights))
+    if args.weights is None and args.densepose is None:
+        raise WeightsError("give a weights folder, --densepose, or both")
+    results = []
+    if args.weights is not None:
+        if not args.weights.is_dir():
+            raise WeightsError(f"weights folder not found: {args.weights}")
+        results += verify_components(WeightPaths.release_layout(args.weights))
+    if args.densepose is not None:
+        results.append(check_densepose(args.densepose))
     width = max(len(name) for name, _, _ in results)
     for name, status, detail in results:
         print(f"{name.ljust(width)}  {status.upper():8}  {detail}")

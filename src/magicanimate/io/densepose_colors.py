@@ -46,6 +46,17 @@ _VIRIDIS_STOPS = (
     (0.824940, 0.884720, 0.106217),
     (0.993248, 0.906157, 0.143936),
 )
+# The exact dp_segm colours: OpenCV's COLORMAP_VIRIDIS entry floor(k * 255 / 24) for k = 0..24,
+# i.e. round(255 * matplotlib viridis[level]) as RGB. Checked against detectron2's own renderings
+# (tests/test_densepose_model.py); the interpolated table above is off by up to 6 levels here.
+_PART_COLORS = (
+    (68, 1, 84), (71, 16, 99), (72, 31, 112), (71, 44, 122), (68, 57, 131),
+    (64, 70, 136), (59, 81, 139), (54, 93, 141), (49, 104, 142), (44, 113, 142),
+    (40, 124, 142), (37, 133, 142), (33, 144, 141), (31, 154, 138), (32, 163, 134),
+    (39, 173, 129), (53, 183, 121), (70, 192, 111), (92, 200, 99), (115, 208, 86),
+    (142, 214, 69), (170, 220, 50), (197, 224, 33), (226, 228, 24), (253, 231, 37),
+)
+
 
 # --------------------------------------------------------------------------
 # Colours
@@ -53,18 +64,19 @@ _VIRIDIS_STOPS = (
 
 
 def viridis_table() -> np.ndarray:
-    """The 256-entry viridis colormap as uint8 (256, 3) RGB (interpolated control points)."""
+    """The 256-entry viridis colormap as uint8 (256, 3) RGB: exact at the 25 part levels, interpolated elsewhere."""
     colours = np.array(_VIRIDIS_STOPS, dtype=np.float64) * 255.0
     stops = np.arange(len(_VIRIDIS_STOPS)) * _VIRIDIS_STEP
     levels = np.arange(256)
     channels = [np.interp(levels, stops, colours[:, c]) for c in range(3)]
-    return np.round(np.stack(channels, axis=1)).astype(np.uint8)  # 3 x (256,) -> (256, 3)
+    table = np.round(np.stack(channels, axis=1)).astype(np.uint8)  # 3 x (256,) -> (256, 3)
+    table[np.arange(NUM_PARTS + 1) * 255 // NUM_PARTS] = _PART_COLORS
+    return table
 
 
 def part_colors() -> np.ndarray:
-    """RGB of part k = viridis(floor(k * 255 / 24)) for k = 0..24, as uint8 (25, 3)."""
-    levels = np.arange(NUM_PARTS + 1) * 255 // NUM_PARTS
-    return viridis_table()[levels]
+    """RGB of part k = viridis(floor(k * 255 / 24)) for k = 0..24, as uint8 (25, 3) (OpenCV's exact values)."""
+    return np.array(_PART_COLORS, dtype=np.uint8)
 
 
 def background_color() -> tuple[int, int, int]:

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magicanimate.models.layout import per_frame
+from magicanimate.models.frame_layout import per_frame
 
 
 class ResnetBlock3D(nn.Module):

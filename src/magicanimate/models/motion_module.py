@@ -15,7 +15,7 @@ from diffusers.models.attention import FeedForward
 from einops import rearrange
 from torch import nn
 
-from magicanimate.models.layout import fold_frames, unfold_frames
+from magicanimate.models.frame_layout import fold_frames, unfold_frames
 
 
 def sinusoidal_table(max_len: int, dim: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ from diffusers.models.upsampling import Upsample2D
 from einops import repeat
 from torch import nn
 
-from magicanimate.models.layout import fold_frames, per_frame, unfold_frames
+from magicanimate.models.frame_layout import fold_frames, per_frame, unfold_frames
 from magicanimate.models.motion_module import MotionModule, TemporalTransformerBlock
 from magicanimate.models.blocks import ResnetBlock3D
 

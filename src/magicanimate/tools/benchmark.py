@@ -287,6 +287,27 @@ def memory_options(args: argparse.Namespace) -> list[dict]:
     return rows
 
 
+def densepose_speed(args: argparse.Namespace, *, device: torch.device, dtype: torch.dtype) -> dict:
+    """The DensePose extractor's speed per detect size on the given (or synthetic) frames."""
+    from magicanimate.densepose import DensePoseExtractor
+    from magicanimate.densepose.benchmark import benchmark_densepose
+    from magicanimate.io.image import IMAGE_SUFFIXES, load_image
+    from magicanimate.io.video import read_motion
+    from magicanimate.synthetic.simple_person import synthetic_reference
+
+    source = args.densepose_input
+    if source is None:
+        frames = np.stack([synthetic_reference((args.size, args.size), seed=k) for k in range(args.frames)])
+    elif Path(source).suffix.lower() in IMAGE_SUFFIXES:
+        frames = load_image(source)[None]
+    else:
+        frames = read_motion(source, max_frames=args.frames).frames
+    sizes = tuple(int(v) for v in args.detect_sizes.split(","))
+    extractor = DensePoseExtractor.from_pretrained(args.densepose_weights, device=device,
+                                                   dtype=dtype if device.type == "cuda" else torch.float32)
+    return benchmark_densepose(extractor, frames, detect_sizes=sizes)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print/save the results."""
     p = argparse.ArgumentParser(prog="python -m magicanimate.bench", description=__doc__.splitlines()[0])
@@ -305,6 +326,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--memory-options", action="store_true",
                    help="estimate the peak device memory of each small-GPU option instead (meta-device "
                         "models: no GPU or weights needed; see magicanimate.tools.memory_estimate)")
+    p.add_argument("--densepose", action="store_true",
+                   help="instead: seconds per frame of the DensePose extractor at each --detect-sizes, and the label "
+                        "agreement of the smaller sizes with the first (default 800)")
+    p.add_argument("--densepose-weights", metavar="PKL", help="model_final_162be9.pkl (default: the cached download)")
+    p.add_argument("--densepose-input", metavar="PATH",
+                   help="video, frame folder or image for --densepose (default: --frames synthetic people)")
+    p.add_argument("--detect-sizes", default="800,512", help="comma-separated detector sizes (default 800,512)")
     p.add_argument("--json", help="write results as JSON to this path ('-' = stdout)")
     p.add_argument("--markdown", help="append the table, with the command, to this markdown file")
     p.add_argument("--system-malloc", action="store_true",
@@ -327,7 +355,12 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "threads": args.threads, "torch": torch.__version__, "malloc_keeps_freed_memory": tuned_malloc,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
-    if args.memory_options:
+    if args.densepose:
+        report = {**meta, **densepose_speed(args, device=device, dtype=dtype)}
+        table = "| detect size | s/frame | pixels equal to the first | foreground IoU |\n|---|---|---|---|\n" + "\n".join(
+            f"| {size} | {r['seconds_per_frame']:.2f} | {r.get('pixels_equal', 1.0):.3f} | "
+            f"{r.get('foreground_iou', 1.0):.3f} |" for size, r in report["sizes"].items())
+    elif args.memory_options:
         rows = memory_options(args)
         report = {**meta, "config": args.config, "frames": args.frames, "size": args.size, "memory_options": rows}
         table = ("| options | estimated peak GiB | peak during |\n|---|---|---|\n"
