@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 from pathlib import Path
 
@@ -163,7 +164,55 @@ def test_one_job_with_a_bad_value_fails_alone(tmp_path, inputs, capsys):
     code = main(["animate", "--weights", str(require(TINY_WEIGHTS)), *FAST, "--jobs", str(jobs)])
     captured = capsys.readouterr()
     assert code == 1 and "1 done, 0 skipped, 2 failed" in captured.out
-    assert "[1/3] error: job" in captured.err and "--size" in captured.err or "size" in captured.err
+    assert "[1/3] error: job" in captured.err and "size 60x60 must be positive multiples of 8" in captured.err
     assert "[3/3] error: unknown job fields ['colour']" in captured.err
     assert (tmp_path / "good.mp4").is_file()
     assert not (tmp_path / "bad.mp4").exists() and not (tmp_path / "unknown.mp4").exists()
+
+
+def test_broken_frame_in_a_motion_folder_is_named_as_a_motion_frame(tmp_path, inputs, capsys):
+    (inputs["frames"] / "frame_00002.png").write_bytes(b"\x89PNG broken")
+    err = refused(capsys, ["animate", "--weights", str(require(TINY_WEIGHTS)), *FAST,
+                           "--reference", str(inputs["ref.png"]), "--motion", str(inputs["frames"]),
+                           "--output", str(tmp_path / "out.mp4")],
+                  tmp_path, expect="cannot read motion frame")
+    assert "frame_00002.png" in err and "reference image" not in err
+
+
+def test_huge_reference_is_refused_unread_in_our_words(tmp_path, inputs, capsys, recwarn):
+    huge = tmp_path / "in" / "huge.png"
+    Image.new("1", (12000, 12000)).save(huge)  # 144 megapixels, a few kB on disk
+    err = refused(capsys, ["animate", *no_weights(tmp_path), *FAST, "--reference", str(huge),
+                           "--motion", str(inputs["motion.mp4"]), "--output", str(tmp_path / "out.mp4")],
+                  tmp_path, expect="has more than 64 megapixels")
+    assert "12000x12000" in err and "downscale" in err
+    assert not [w for w in recwarn if issubclass(w.category, Image.DecompressionBombWarning)]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_read_only_output_folder_is_refused_up_front(tmp_path, inputs, capsys):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        refused(capsys, ["animate", *no_weights(tmp_path), *FAST, "--reference", str(inputs["ref.png"]),
+                         "--motion", str(inputs["motion.mp4"]), "--output", str(folder / "out.mp4")],
+                tmp_path, expect="no permission to write into the folder")
+    finally:
+        folder.chmod(0o700)
+
+
+def test_check_weights_on_a_file_says_what_it_takes(tmp_path, capsys):
+    file = tmp_path / "unet.safetensors"
+    file.write_bytes(b"x")
+    err = refused(capsys, ["check-weights", str(file)], tmp_path, expect="is a file: check-weights takes the weights folder")
+    assert "not found" not in err
+
+
+def test_usage_errors_exit_2_as_the_readme_says(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["animate", "--no-such-flag"])
+    assert exit_.value.code == 2
+    assert "error: unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "exit code 2" in readme

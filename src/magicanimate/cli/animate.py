@@ -172,6 +172,7 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None,
 
 def run_animate(args: argparse.Namespace) -> int:
     """Entry point of ``magicanimate animate``: every argument and path is checked before loading anything."""
+    from magicanimate.io.image import check_image_file
     from magicanimate.runtime.device import resolve_device
 
     jobs = _jobs_from_args(args)
@@ -181,6 +182,7 @@ def run_animate(args: argparse.Namespace) -> int:
         for path in (job.reference, job.motion or job.driving_video):
             if not Path(path).exists():
                 raise InputError(f"input not found: {path}")
+        check_image_file(job.reference)  # unreadable or too large: said now, not after loading the weights
         check_job_outputs(job, job_paths(job, weights=args.weights))
         from magicanimate.runtime.distributed import split_from_environment
 
@@ -198,6 +200,8 @@ def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, 
     outputs that cannot be written fail; existing outputs are skipped (a re-run resumes).
     A job's ``overwrite: true`` counts only with ``--overwrite`` on the command line.
     """
+    from magicanimate.io.image import check_image_file
+
     status: dict[int, tuple[str, str]] = {}
     paths: dict[int, JobPaths] = {}
     for i, job in enumerate(jobs):
@@ -214,6 +218,7 @@ def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, 
     for i, job_path in paths.items():
         if i not in status:
             try:
+                check_image_file(jobs[i].reference)
                 check_job_outputs(jobs[i], job_path)
             except MagicAnimateError as err:
                 status[i] = ("failed", str(err))

@@ -99,6 +99,10 @@ def run_check_weights(args: argparse.Namespace) -> int:
         raise WeightsError("give a weights folder, --densepose, or both")
     results = []
     if args.weights is not None:
+        if args.weights.is_file():
+            raise WeightsError(f"{args.weights} is a file: check-weights takes the weights folder (the release "
+                               "layout, as written by `magicanimate download`); for DensePose's .pkl use "
+                               "--densepose FILE")
         if not args.weights.is_dir():
             raise WeightsError(f"weights folder not found: {args.weights}")
         results += verify_components(WeightPaths.release_layout(args.weights))

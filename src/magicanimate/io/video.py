@@ -246,7 +246,7 @@ def _read_folder(folder: Path, *, start: int, max_frames: int | None, fps: float
     chosen = files[start:stop]
     if not chosen:
         raise _past_end(f"frame folder {folder}", start, len(files))
-    frames = [load_image(file) for file in chosen]
+    frames = [load_image(file, what="motion frame") for file in chosen]
     first = frames[0].shape
     for file, frame in zip(chosen, frames):
         if frame.shape != first:
