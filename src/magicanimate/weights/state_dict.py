@@ -75,13 +75,13 @@ def load_plain_torch_file(path: str | Path, *, mmap: bool = False) -> Any:
             what = f"a pickled call of {found.group(1)}" if found else "pickled calls"
             raise WeightsError(f"{path} holds code ({what}) and will not be loaded; "
                                "only tensors and plain values are read") from None
-        raise WeightsError(f"cannot read {path}: not a torch file of tensors and plain values "
+        raise WeightsError(f"cannot read weight file {path}: not a torch file of tensors and plain values "
                            "(corrupt or truncated)") from None
     except RuntimeError as err:
         if mmap and "mmap" in str(err):
             raise  # a legacy (non-zip) file: the caller reads it again without mmap
         first_line = str(err).split(". ")[0]
-        raise WeightsError(f"cannot read {path}: corrupt or truncated torch file ({first_line})") from None
+        raise WeightsError(f"cannot read weight file {path}: corrupt or truncated ({first_line})") from None
 
 
 _CODE_IN_PICKLE = re.compile(r"(?:GLOBAL|global:?|function) ([\w.]+)")
