@@ -216,3 +216,22 @@ def test_usage_errors_exit_2_as_the_readme_says(capsys):
     assert "error: unrecognized arguments: --no-such-flag" in capsys.readouterr().err
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "exit code 2" in readme
+
+
+def test_download_offline_leaves_no_empty_folder_and_names_hf(tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+
+    def offline(repo, filename, local_dir):  # what huggingface_hub leaves behind before it fails
+        (Path(local_dir) / ".cache" / "huggingface" / "download").mkdir(parents=True, exist_ok=True)
+        (Path(local_dir) / ".cache" / "huggingface" / ".gitignore").write_text("*")
+        raise OSError("We couldn't connect to 'https://huggingface.co' to download.\nCheck your connection.")
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    assert main(["download", "--to", str(tmp_path / "w")]) == 1
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("[1/15] ") and len(lines) == 2  # the progress line, then one error line
+    err = lines[1]
+    assert err.startswith("error: ") and "failed (OSError: We couldn't connect" in err
+    assert "`hf download stable-diffusion-v1-5/stable-diffusion-v1-5 --local-dir" in err
+    assert "huggingface-cli" not in err
+    assert not (tmp_path / "w").exists()

@@ -43,6 +43,9 @@ def run_download(args: argparse.Namespace) -> int:
 
     total = sum(len(files) for files in HUB_FILES.values())
     done = 0
+    created = [args.to / LAYOUT_DIRS[repo] for repo in HUB_FILES if not (args.to / LAYOUT_DIRS[repo]).exists()]
+    if not args.to.exists():
+        created.append(args.to)
     for repo, files in HUB_FILES.items():
         folder = args.to / LAYOUT_DIRS[repo]
         for filename in files:
@@ -52,12 +55,34 @@ def run_download(args: argparse.Namespace) -> int:
                 path = Path(hf_hub_download(repo, filename, local_dir=folder))
                 expected = get_hf_file_metadata(hf_hub_url(repo, filename)).size
             except Exception as err:  # network, auth, disk
-                raise WeightsError(f"downloading {repo}/{filename} failed: {type(err).__name__}: {err}") from err
+                _remove_if_nothing_downloaded(created)
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                raise WeightsError(
+                    f"downloading {repo}/{filename} failed ({type(err).__name__}: {reason}); check the "
+                    "connection to huggingface.co and run the command again (finished files are kept, a "
+                    f"partial one resumes), or fetch the repository with `hf download {repo} --local-dir "
+                    f"{folder}`") from err
             if expected is not None and path.stat().st_size != expected:
                 raise WeightsError(f"{path} has {path.stat().st_size} bytes, the Hub says {expected}; "
                                    "delete it and run the download again")
     print(f"all {total} files are in {args.to}; check them with: magicanimate check-weights {args.to}")
     return 0
+
+
+def _remove_if_nothing_downloaded(folders: list[Path]) -> None:
+    """Delete the folders this download created when they hold no downloaded data (only Hub metadata)."""
+    import shutil
+
+    for folder in folders:
+        if folder.is_dir() and not any(_is_downloaded_data(f, folder) for f in folder.rglob("*") if f.is_file()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_downloaded_data(file: Path, folder: Path) -> bool:
+    """A finished file, or a non-empty partial one (``.incomplete``) that a re-run resumes."""
+    if ".cache" not in file.relative_to(folder).parts:
+        return True
+    return file.suffix == ".incomplete" and file.stat().st_size > 0
 
 
 def download_densepose() -> int:
