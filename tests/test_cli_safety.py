@@ -235,3 +235,11 @@ def test_download_offline_leaves_no_empty_folder_and_names_hf(tmp_path, monkeypa
     assert "`hf download stable-diffusion-v1-5/stable-diffusion-v1-5 --local-dir" in err
     assert "huggingface-cli" not in err
     assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("output", ["motion.mp4", "."])
+def test_extract_motion_never_writes_over_its_video(tmp_path, inputs, capsys, output):
+    out = (tmp_path / "in" / output).resolve()
+    expect = "is the VIDEO input" if output != "." else "holds the VIDEO input"
+    refused(capsys, ["extract-motion", str(inputs["motion.mp4"]), "--output", str(out), "--overwrite",
+                     "--densepose-weights", str(tmp_path / "none.pkl")], tmp_path, expect=expect)

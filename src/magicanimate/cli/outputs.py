@@ -48,16 +48,25 @@ def check_job_outputs(job: Job, paths: JobPaths) -> None:
         if out in seen:
             raise OutputError(f"{flag} and {seen[out]} are the same file {out}: give them different paths")
         seen[out] = flag
-        for in_flag, source in paths.inputs.items():
-            if out == source or (out in source.parents):
-                what = "is" if out == source else "holds"
-                raise OutputError(f"{flag} {out} {what} the {in_flag} input; writing it would destroy "
-                                  "that input (refused even with --overwrite): choose another output path")
+        check_not_an_input(flag, out, paths.inputs)
         _check_folder_writable(out, flag)
         if flag == "--save-array":
             check_array_output(out, overwrite=job.overwrite)
         else:
             check_output(out, overwrite=job.overwrite)
+
+
+def check_not_an_input(flag: str, output: str | Path, inputs: dict[str, str | Path | None]) -> None:
+    """Raise ``OutputError`` when ``output`` is one of ``inputs`` (by flag) or a folder that holds one."""
+    out = _resolved(output)
+    for in_flag, source in inputs.items():
+        if not source:
+            continue
+        source = _resolved(source)
+        if out == source or out in source.parents:
+            what = "is" if out == source else "holds"
+            raise OutputError(f"{flag} {out} {what} the {in_flag} input; writing it would destroy "
+                              "that input (refused even with --overwrite): choose another output path")
 
 
 def check_array_output(path: Path, *, overwrite: bool) -> None:
