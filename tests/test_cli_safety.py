@@ -227,6 +227,7 @@ def test_download_offline_leaves_no_empty_folder_and_names_hf(tmp_path, monkeypa
         raise OSError("We couldn't connect to 'https://huggingface.co' to download.\nCheck your connection.")
 
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", offline)
+    monkeypatch.setattr("magicanimate.cli.weights._check_hub_reachable", lambda target: None)  # the Hub answers
     assert main(["download", "--to", str(tmp_path / "w")]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert lines[0].startswith("[1/15] ") and len(lines) == 2  # the progress line, then one error line
@@ -243,3 +244,23 @@ def test_extract_motion_never_writes_over_its_video(tmp_path, inputs, capsys, ou
     expect = "is the VIDEO input" if output != "." else "holds the VIDEO input"
     refused(capsys, ["extract-motion", str(inputs["motion.mp4"]), "--output", str(out), "--overwrite",
                      "--densepose-weights", str(tmp_path / "none.pkl")], tmp_path, expect=expect)
+
+
+def test_download_without_a_connection_fails_at_once(tmp_path, monkeypatch, capsys):
+    import socket
+
+    import huggingface_hub
+
+    def no_network(*args, **kwargs):
+        raise OSError("[Errno -2] Name or service not known")
+
+    def never(*args, **kwargs):
+        raise AssertionError("no download may start without a connection")
+
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", never)
+    err = refused(capsys, ["download", "--to", str(tmp_path / "w")], tmp_path,
+                  expect="cannot reach the Hugging Face Hub at https://huggingface.co ([Errno -2]")
+    assert "`hf download REPO --local-dir" in err and not (tmp_path / "w").exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -41,6 +42,8 @@ def run_download(args: argparse.Namespace) -> int:
         return download_densepose()
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
+    _check_hub_reachable(args.to)
+    logging.getLogger("huggingface_hub").propagate = False  # it prints its own warnings: once, not twice
     total = sum(len(files) for files in HUB_FILES.values())
     done = 0
     created = [args.to / LAYOUT_DIRS[repo] for repo in HUB_FILES if not (args.to / LAYOUT_DIRS[repo]).exists()]
@@ -67,6 +70,29 @@ def run_download(args: argparse.Namespace) -> int:
                                    "delete it and run the download again")
     print(f"all {total} files are in {args.to}; check them with: magicanimate check-weights {args.to}")
     return 0
+
+
+def _check_hub_reachable(target: Path) -> None:
+    """Fail at once, in one line, when the Hub cannot be reached (instead of minutes of retries)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    hint = (f"run the command again once connected, or fetch the repositories elsewhere with `hf download REPO "
+            f"--local-dir {target}/FOLDER` ({', '.join(f'{r} -> {LAYOUT_DIRS[r]}' for r in HUB_FILES)}) and "
+            "copy the folder here")
+    if constants.HF_HUB_OFFLINE:
+        raise WeightsError(f"HF_HUB_OFFLINE is set, so nothing can be downloaded; {hint}")
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # through a proxy a direct connection says nothing
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=10).close()
+    except OSError as err:
+        raise WeightsError(f"cannot reach the Hugging Face Hub at {constants.ENDPOINT} ({err}); {hint}") from None
 
 
 def _remove_if_nothing_downloaded(folders: list[Path]) -> None:
