@@ -264,3 +264,11 @@ def test_download_without_a_connection_fails_at_once(tmp_path, monkeypatch, caps
     err = refused(capsys, ["download", "--to", str(tmp_path / "w")], tmp_path,
                   expect="cannot reach the Hugging Face Hub at https://huggingface.co ([Errno -2]")
     assert "`hf download REPO --local-dir" in err and not (tmp_path / "w").exists()
+
+
+def test_driving_video_without_densepose_weights_fails_before_loading(tmp_path, inputs, capsys):
+    err = refused(capsys, ["animate", *no_weights(tmp_path), *FAST, "--reference", str(inputs["ref.png"]),
+                           "--driving-video", str(inputs["motion.mp4"]), "--output", str(tmp_path / "out.mp4"),
+                           "--densepose-weights", str(tmp_path / "model_final_162be9.pkl")],
+                  tmp_path, expect="DensePose weight file not found")
+    assert "no-weights" not in err

@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 from magicanimate.cli.arguments import add_option_flags, options_from_args
-from magicanimate.cli.extract_motion import add_extraction_flags, check_extraction_flags, extract_labels, load_extractor
+from magicanimate.cli.extract_motion import (
+    add_extraction_flags, check_densepose_weights_file, check_extraction_flags, extract_labels, load_extractor,
+)
 from magicanimate.cli.jobs import BadJob, Job, grid_path, read_jobs
 from magicanimate.cli.loading import ModelCache, load_model, say
 from magicanimate.cli.outputs import (
@@ -184,6 +186,8 @@ def run_animate(args: argparse.Namespace) -> int:
                 raise InputError(f"input not found: {path}")
         check_image_file(job.reference)  # unreadable or too large: said now, not after loading the weights
         check_job_outputs(job, job_paths(job, weights=args.weights))
+        if job.driving_video:
+            check_densepose_weights_file(args)
         from magicanimate.runtime.distributed import split_from_environment
 
         split = split_from_environment()
@@ -220,6 +224,8 @@ def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, 
             try:
                 check_image_file(jobs[i].reference)
                 check_job_outputs(jobs[i], job_path)
+                if jobs[i].driving_video:
+                    check_densepose_weights_file(args)
             except MagicAnimateError as err:
                 status[i] = ("failed", str(err))
     indices = sorted(paths)

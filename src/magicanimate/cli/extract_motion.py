@@ -61,6 +61,20 @@ def check_extraction_flags(args: argparse.Namespace) -> None:
         raise InputError(f"--min-score must be in [0, 1), got {args.min_score}")
 
 
+def check_densepose_weights_file(args: argparse.Namespace) -> Path:
+    """The DensePose checkpoint the flags name (or the cached download); ``WeightsError`` now if it is absent."""
+    from magicanimate.densepose.download import densepose_weights_path
+    from magicanimate.errors import WeightsError
+
+    if args.densepose_weights is None:
+        return densepose_weights_path()
+    path = Path(args.densepose_weights)
+    if not path.is_file():
+        raise WeightsError(f"DensePose weight file not found: {path} (--densepose-weights; the official file "
+                           "comes with `magicanimate download --densepose`)")
+    return path
+
+
 class FrameBar:
     """A tqdm bar over frames for ``extract_motion``'s progress(done, total) callback."""
 
@@ -126,6 +140,7 @@ def run_extract_motion(args: argparse.Namespace) -> int:
     check_not_an_input("--output", args.output, {"VIDEO": args.video, "--align-to": args.align_to,
                                                  "--densepose-weights": args.densepose_weights})
     check_output(args.output, overwrite=args.overwrite)
+    check_densepose_weights_file(args)
     reference = load_image(args.align_to) if args.align_to is not None else None
 
     clip = read_motion(args.video, start=args.start, max_frames=args.max_frames, fps=args.fps)
