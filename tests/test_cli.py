@@ -180,6 +180,7 @@ def test_download_lays_out_the_release_and_verifies_sizes(tmp_path, monkeypatch,
 
     sizes = {}
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    monkeypatch.setattr("magicanimate.cli.weights._check_hub_reachable", lambda target: None)  # a stand-in Hub
     monkeypatch.setattr(huggingface_hub, "hf_hub_url", lambda repo, filename: (repo, filename))
     monkeypatch.setattr(huggingface_hub, "get_hf_file_metadata", lambda key: Meta(sizes.get(key, served[key])))
     assert main(["download", "--to", str(tmp_path / "w")]) == 0

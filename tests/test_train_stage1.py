@@ -9,6 +9,7 @@ load into ``MagicAnimate`` and change its output.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sys
 import time
@@ -23,7 +24,7 @@ from magicanimate.io.densepose_colors import colorize_parts
 from magicanimate.synthetic.simple_person import render_parts
 from magicanimate.sampling.pipeline import MagicAnimate
 from magicanimate.training import load_config, train
-from magicanimate.training.logger import TrainingLog
+from magicanimate.training.logger import TrainingLog, format_duration, progress_line
 from magicanimate.training.synthetic import make_synthetic_dataset
 from magicanimate.training.trainer import Trainer
 from magicanimate.io.video import read_motion, write_video
@@ -140,15 +141,24 @@ class TickClock:
         return getattr(time, name)
 
 
-def test_time_budget_stops_cleanly(dataset, tmp_path, monkeypatch):
+def test_time_budget_stops_cleanly(dataset, tmp_path, monkeypatch, capsys):
     """Deterministic: the trainer's clock ticks once per reading, so the stop does not depend on speed.
 
     A step reads the clock at least twice (start, end) and, on this path, at most ~10 times; so a
     40-tick budget stops after 2 to 20 steps (< STEPS) on any machine, with one step's margin kept.
     """
     monkeypatch.setattr(sys.modules[Trainer.__module__], "time", TickClock())
-    summary = train(stage1_config(dataset, tmp_path / "budget", time_budget="40s"))
+    summary = train(stage1_config(dataset, tmp_path / "budget", time_budget="40s", progress_every=2))
     assert summary.stopped == "time_budget"
+    progress = [line for line in capsys.readouterr().err.splitlines() if line.startswith("step ")]
+    assert len(progress) == summary.steps // 2  # a line every 2 steps: the user sees the run move
+    assert re.fullmatch(r"step 2/24  loss \S+  lr \S+  \S+ s/step  ETA \d+(m\d\ds|s)", progress[0])
     assert 2 <= summary.steps <= 20
     assert (tmp_path / "budget" / "checkpoints" / f"step_{summary.steps:06d}" / "state.json").is_file()
     assert (tmp_path / "budget" / "weights" / "MagicAnimate" / "densepose_controlnet" / "config.json").is_file()
+
+
+def test_progress_line_gives_loss_speed_and_time_left():
+    line = progress_line(step=100, max_steps=1000, loss=0.123456, lr=1e-5, seconds_per_step=4.5)
+    assert line == "step 100/1000  loss 0.1235  lr 1e-05  4.5 s/step  ETA 1h07m30s"
+    assert format_duration(42) == "42s" and format_duration(125) == "2m05s"

@@ -9,9 +9,14 @@ import time
 from pathlib import Path
 
 from magicanimate.cli.arguments import add_option_flags, options_from_args
-from magicanimate.cli.extract_motion import add_extraction_flags, check_extraction_flags, extract_labels, load_extractor
-from magicanimate.cli.jobs import Job, grid_path, read_jobs
+from magicanimate.cli.extract_motion import (
+    add_extraction_flags, check_densepose_weights_file, check_extraction_flags, extract_labels, load_extractor,
+)
+from magicanimate.cli.jobs import BadJob, Job, grid_path, read_jobs
 from magicanimate.cli.loading import ModelCache, load_model, say
+from magicanimate.cli.outputs import (
+    JobPaths, check_job_outputs, clashes_between_jobs, extracted_motion_path, job_paths,
+)
 from magicanimate.errors import InputError, MagicAnimateError
 from magicanimate.options import DEFAULT_FPS
 
@@ -48,7 +53,7 @@ def add_animate_parser(subparsers) -> None:
     p.set_defaults(func=run_animate)
 
 
-def _jobs_from_args(args: argparse.Namespace) -> list[Job]:
+def _jobs_from_args(args: argparse.Namespace) -> list[Job | BadJob]:
     check_extraction_flags(args)
     defaults = Job(reference="", motion=None, output="", options=options_from_args(args), overwrite=args.overwrite,
                    align=args.align)
@@ -167,20 +172,22 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None,
     return out
 
 
-def extracted_motion_path(job: Job) -> Path:
-    """Where a ``--driving-video`` job saves its extracted motion: OUTPUT.motion.mp4 beside the output."""
-    out = Path(job.output)
-    return out.with_name((out.stem if out.suffix else out.name) + ".motion.mp4")
-
-
 def run_animate(args: argparse.Namespace) -> int:
-    """Entry point of ``magicanimate animate``."""
+    """Entry point of ``magicanimate animate``: every argument and path is checked before loading anything."""
+    from magicanimate.io.image import check_image_file
+    from magicanimate.runtime.device import resolve_device
+
     jobs = _jobs_from_args(args)
+    resolve_device(args.device)  # `--device tpu9`: our message now, not after reading the inputs
     if args.jobs is None:
         job = jobs[0]
         for path in (job.reference, job.motion or job.driving_video):
             if not Path(path).exists():
                 raise InputError(f"input not found: {path}")
+        check_image_file(job.reference)  # unreadable or too large: said now, not after loading the weights
+        check_job_outputs(job, job_paths(job, weights=args.weights))
+        if job.driving_video:
+            check_densepose_weights_file(args)
         from magicanimate.runtime.distributed import split_from_environment
 
         split = split_from_environment()
@@ -190,13 +197,49 @@ def run_animate(args: argparse.Namespace) -> int:
     return run_batch(jobs, args)
 
 
-def run_batch(jobs: list[Job], args: argparse.Namespace) -> int:
-    """Run every job; skip those whose output exists; report failures and go on."""
-    todo = [j for j in jobs if j.overwrite or not Path(j.output).exists()]
+def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, tuple[str, str]]:
+    """The jobs that will not run, found before loading anything: (status, why) by index.
+
+    Invalid entries, outputs that clash with an input or with another job's output, and
+    outputs that cannot be written fail; existing outputs are skipped (a re-run resumes).
+    A job's ``overwrite: true`` counts only with ``--overwrite`` on the command line.
+    """
+    from magicanimate.io.image import check_image_file
+
     status: dict[int, tuple[str, str]] = {}
+    paths: dict[int, JobPaths] = {}
     for i, job in enumerate(jobs):
-        if job not in todo:
-            status[i] = ("skipped", "output exists")
+        if isinstance(job, BadJob):
+            status[i] = ("failed", job.problem)
+            continue
+        asked_overwrite = job.overwrite
+        job.overwrite = job.overwrite and args.overwrite  # a jobs file cannot grant more than the command
+        paths[i] = job_paths(job, jobs_file=args.jobs, weights=args.weights)
+        if Path(job.output).exists() and not job.overwrite:
+            status[i] = (("failed", f"output {job.output} exists and the job says overwrite: true, but only "
+                                    "--overwrite on the command line may replace outputs") if asked_overwrite
+                         else ("skipped", "output exists"))
+    for i, job_path in paths.items():
+        if i not in status:
+            try:
+                check_image_file(jobs[i].reference)
+                check_job_outputs(jobs[i], job_path)
+                if jobs[i].driving_video:
+                    check_densepose_weights_file(args)
+            except MagicAnimateError as err:
+                status[i] = ("failed", str(err))
+    indices = sorted(paths)
+    for k, why in clashes_between_jobs([paths[i] for i in indices]).items():
+        status.setdefault(indices[k], ("failed", why))
+    return status
+
+
+def run_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> int:
+    """Run every job; skip those whose output exists; report failures and go on."""
+    status = plan_batch(jobs, args)
+    for i, (state, why) in sorted(status.items()):
+        if state == "failed":
+            print(f"[{i + 1}/{len(jobs)}] error: {why}", file=sys.stderr)
     models = ModelCache(args.weights, args.device, quiet=args.quiet)
     extraction = MotionExtraction(args)
     for i, job in enumerate(jobs):
@@ -219,7 +262,7 @@ def run_batch(jobs: list[Job], args: argparse.Namespace) -> int:
     return 1 if any(s == "failed" for s, _ in status.values()) else 0
 
 
-def summary_table(jobs: list[Job], status: dict[int, tuple[str, str]]) -> str:
+def summary_table(jobs: list[Job | BadJob], status: dict[int, tuple[str, str]]) -> str:
     """A plain-text table: job, output, status, detail."""
     rows = [("#", "output", "status", "detail")]
     rows += [(str(i + 1), jobs[i].output, *status[i]) for i in range(len(jobs))]

@@ -5,20 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-
+from typing import TYPE_CHECKING
 
 from magicanimate.errors import InputError, OutputError
-from magicanimate.metrics.evaluate import METRIC_NETWORK, evaluate_videos, load_pairs
-from magicanimate.metrics.networks import (
-    INCEPTION_BACKENDS,
-    FeatureNetworks,
-    load_feature_networks,
-    random_feature_networks,
-)
-from magicanimate.metrics.protocol import PROTOCOLS, TABLE_METRICS, get_protocol
-from magicanimate.metrics.report import CSV_NAME, JSON_NAME, PER_VIDEO_CSV_NAME, format_table, write_reports
-from magicanimate.metrics.downloads import ENV_VAR, WEIGHT_FILES, download_weights, metrics_dir
-from magicanimate.runtime.device import resolve_device
+from magicanimate.metrics.downloads import ENV_VAR, INCEPTION_BACKENDS, WEIGHT_FILES
+from magicanimate.metrics.protocol import PROTOCOLS, TABLE_METRICS
+
+if TYPE_CHECKING:
+    from magicanimate.metrics.networks import FeatureNetworks
 
 RANDOM_NETWORKS_LABEL = "random weights (TEST ONLY: numbers are meaningless)"
 
@@ -82,6 +76,13 @@ def add_download_metrics_parser(subparsers: "argparse._SubParsersAction") -> Non
 
 def run_evaluate(args: argparse.Namespace, *, networks: FeatureNetworks | None = None) -> int:
     """Run `evaluate`; `networks` injects ready networks (tests), else they are loaded or randomised."""
+    from magicanimate.metrics.downloads import metrics_dir
+    from magicanimate.metrics.evaluate import METRIC_NETWORK, evaluate_videos, load_pairs
+    from magicanimate.metrics.networks import load_feature_networks, random_feature_networks
+    from magicanimate.metrics.protocol import get_protocol
+    from magicanimate.metrics.report import CSV_NAME, JSON_NAME, PER_VIDEO_CSV_NAME, format_table, write_reports
+    from magicanimate.runtime.device import resolve_device
+
     protocol = get_protocol(args.protocol, unit_stride=args.unit_stride)
     metrics = tuple(m for m in TABLE_METRICS if m in set(args.metrics))
     if args.batch_size < 1:
@@ -120,6 +121,8 @@ def run_evaluate(args: argparse.Namespace, *, networks: FeatureNetworks | None =
 
 def run_download_metrics(args: argparse.Namespace) -> int:
     """Run `download-metrics`; exit code 1 when a needed file still has to be fetched by hand."""
+    from magicanimate.metrics.downloads import download_weights, metrics_dir
+
     status = download_weights(args.only, cache_dir=args.metrics_dir, include_optional=args.include_optional)
     folder = metrics_dir(args.metrics_dir)
     for key, state in status.items():

@@ -61,6 +61,20 @@ def check_extraction_flags(args: argparse.Namespace) -> None:
         raise InputError(f"--min-score must be in [0, 1), got {args.min_score}")
 
 
+def check_densepose_weights_file(args: argparse.Namespace) -> Path:
+    """The DensePose checkpoint the flags name (or the cached download); ``WeightsError`` now if it is absent."""
+    from magicanimate.densepose.download import densepose_weights_path
+    from magicanimate.errors import WeightsError
+
+    if args.densepose_weights is None:
+        return densepose_weights_path()
+    path = Path(args.densepose_weights)
+    if not path.is_file():
+        raise WeightsError(f"DensePose weight file not found: {path} (--densepose-weights; the official file "
+                           "comes with `magicanimate download --densepose`)")
+    return path
+
+
 class FrameBar:
     """A tqdm bar over frames for ``extract_motion``'s progress(done, total) callback."""
 
@@ -109,6 +123,7 @@ def extract_labels(extractor, frames, args: argparse.Namespace, *, reference=Non
 
 def run_extract_motion(args: argparse.Namespace) -> int:
     """Entry point of ``magicanimate extract-motion``."""
+    from magicanimate.cli.outputs import check_not_an_input
     from magicanimate.densepose.extraction import fit_labels
     from magicanimate.io.densepose_colors import colorize_parts
     from magicanimate.io.image import load_image
@@ -122,11 +137,10 @@ def run_extract_motion(args: argparse.Namespace) -> int:
         raise InputError(f"--fps must be above 0, got {args.fps}")
     if not Path(args.video).exists():
         raise InputError(f"input not found: {args.video}")
+    check_not_an_input("--output", args.output, {"VIDEO": args.video, "--align-to": args.align_to,
+                                                 "--densepose-weights": args.densepose_weights})
     check_output(args.output, overwrite=args.overwrite)
-    if args.align_to is not None and Path(args.align_to).resolve() == Path(args.output).resolve():
-        raise InputError("--output must not be the --align-to image")
-    if Path(args.video).resolve() == Path(args.output).resolve():
-        raise InputError("--output must not be the input video")
+    check_densepose_weights_file(args)
     reference = load_image(args.align_to) if args.align_to is not None else None
 
     clip = read_motion(args.video, start=args.start, max_frames=args.max_frames, fps=args.fps)

@@ -31,6 +31,14 @@ class Job:
     overwrite: bool = False
 
 
+@dataclass
+class BadJob:
+    """A jobs-file entry that cannot run (an unknown field, a bad value): it fails alone."""
+
+    output: str
+    problem: str
+
+
 def known_fields() -> list[str]:
     """Every field a job entry may set."""
     return sorted([*PATH_FIELDS, *FLAG_FIELDS, *option_specs()])
@@ -60,8 +68,12 @@ def job_from_mapping(data: dict[str, Any], *, base: Path, defaults: Job) -> Job:
     return replace(defaults, **paths, **flags, options=options)
 
 
-def read_jobs(path: Path, defaults: Job) -> list[Job]:
-    """Jobs from a YAML/JSON list of mappings (or a mapping with a ``jobs`` list) or a CSV with a header row."""
+def read_jobs(path: Path, defaults: Job) -> list[Job | BadJob]:
+    """Jobs from a YAML/JSON list of mappings (or a mapping with a ``jobs`` list) or a CSV with a header row.
+
+    A file that cannot be read raises ``InputError``; an entry that cannot run becomes a
+    ``BadJob`` (reported as failed while the others run).
+    """
     if not path.is_file():
         raise InputError(f"jobs file not found: {path}")
     text = path.read_text()
@@ -85,7 +97,16 @@ def read_jobs(path: Path, defaults: Job) -> list[Job]:
         entries = entries["jobs"]
     if not isinstance(entries, list) or not entries or not all(isinstance(e, dict) for e in entries):
         raise InputError(f"jobs file {path} must hold a non-empty list of jobs (mappings)")
-    return [job_from_mapping(e, base=path.parent, defaults=defaults) for e in entries]
+    return [_job_or_bad(e, base=path.parent, defaults=defaults) for e in entries]
+
+
+def _job_or_bad(data: dict[str, Any], *, base: Path, defaults: Job) -> Job | BadJob:
+    """``job_from_mapping``, or the entry's problem as a ``BadJob``."""
+    try:
+        return job_from_mapping(data, base=base, defaults=defaults)
+    except InputError as err:
+        output = data.get("output")
+        return BadJob(output=str(output) if output not in (None, "") else "?", problem=str(err))
 
 
 def grid_path(job: Job) -> Path | None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import traceback
 from typing import Sequence
 
@@ -13,6 +15,14 @@ from magicanimate.errors import MagicAnimateError
 
 OOM_HINT = ("out of memory: use --offload (models on the GPU one at a time) and --vae-tiling, "
             "--dtype float16 on a GPU, or lower --size")
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every ``finally`` runs (temporary outputs are removed)."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,17 +55,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error)."""
+    """Run the command line; returns the exit code (0 ok, 1 failure, 2 usage error, 130 Ctrl-C, 143 SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     verbose = getattr(args, "verbose", False)
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)  # like Ctrl-C: clean up, then exit
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 128 + int(signal.SIGTERM)
     except MagicAnimateError as err:
         if verbose:
             traceback.print_exc()
@@ -76,6 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {type(err).__name__}: {err} (run with --verbose for the traceback)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 def _is_out_of_memory(err: Exception) -> bool:

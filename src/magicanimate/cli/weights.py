@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -53,8 +54,13 @@ def run_download(args: argparse.Namespace) -> int:
         return download_densepose()
     from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url
 
+    _check_hub_reachable(args.to)
+    logging.getLogger("huggingface_hub").propagate = False  # it prints its own warnings: once, not twice
     total = sum(len(files) for files in HUB_FILES.values())
     done = 0
+    created = [args.to / LAYOUT_DIRS[repo] for repo in HUB_FILES if not (args.to / LAYOUT_DIRS[repo]).exists()]
+    if not args.to.exists():
+        created.append(args.to)
     for repo, files in HUB_FILES.items():
         folder = args.to / LAYOUT_DIRS[repo]
         for filename in files:
@@ -64,7 +70,13 @@ def run_download(args: argparse.Namespace) -> int:
                 path = Path(hf_hub_download(repo, filename, local_dir=folder))
                 expected = get_hf_file_metadata(hf_hub_url(repo, filename)).size
             except Exception as err:  # network, auth, disk
-                raise WeightsError(f"downloading {repo}/{filename} failed: {type(err).__name__}: {err}") from err
+                _remove_if_nothing_downloaded(created)
+                reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
+                raise WeightsError(
+                    f"downloading {repo}/{filename} failed ({type(err).__name__}: {reason}); check the "
+                    "connection to huggingface.co and run the command again (finished files are kept, a "
+                    f"partial one resumes), or fetch the repository with `hf download {repo} --local-dir "
+                    f"{folder}`") from err
             if expected is not None and path.stat().st_size != expected:
                 raise WeightsError(f"{path} has {path.stat().st_size} bytes, the Hub says {expected}; "
                                    "delete it and run the download again")
@@ -83,6 +95,45 @@ def run_pack_weights(args: argparse.Namespace) -> int:
     pack_weights(args.source, args.target, dtype=getattr(torch, args.dtype))
     print(f"packed {args.source} -> {args.target}: {folder_bytes(args.target) / 1e6:.1f} MB ({args.dtype})")
     return 0
+
+
+def _check_hub_reachable(target: Path) -> None:
+    """Fail at once, in one line, when the Hub cannot be reached (instead of minutes of retries)."""
+    import os
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    hint = (f"run the command again once connected, or fetch the repositories elsewhere with `hf download REPO "
+            f"--local-dir {target}/FOLDER` ({', '.join(f'{r} -> {LAYOUT_DIRS[r]}' for r in HUB_FILES)}) and "
+            "copy the folder here")
+    if constants.HF_HUB_OFFLINE:
+        raise WeightsError(f"HF_HUB_OFFLINE is set, so nothing can be downloaded; {hint}")
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return  # through a proxy a direct connection says nothing
+    url = urlparse(constants.ENDPOINT)
+    try:
+        socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
+                                 timeout=10).close()
+    except OSError as err:
+        raise WeightsError(f"cannot reach the Hugging Face Hub at {constants.ENDPOINT} ({err}); {hint}") from None
+
+
+def _remove_if_nothing_downloaded(folders: list[Path]) -> None:
+    """Delete the folders this download created when they hold no downloaded data (only Hub metadata)."""
+    import shutil
+
+    for folder in folders:
+        if folder.is_dir() and not any(_is_downloaded_data(f, folder) for f in folder.rglob("*") if f.is_file()):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _is_downloaded_data(file: Path, folder: Path) -> bool:
+    """A finished file, or a non-empty partial one (``.incomplete``) that a re-run resumes."""
+    if ".cache" not in file.relative_to(folder).parts:
+        return True
+    return file.suffix == ".incomplete" and file.stat().st_size > 0
 
 
 def download_densepose() -> int:
@@ -124,6 +175,10 @@ def run_check_weights(args: argparse.Namespace) -> int:
         raise WeightsError("give a weights folder, --densepose, or both")
     results = []
     if args.weights is not None:
+        if args.weights.is_file():
+            raise WeightsError(f"{args.weights} is a file: check-weights takes the weights folder (the release "
+                               "layout, as written by `magicanimate download`); for DensePose's .pkl use "
+                               "--densepose FILE")
         if not args.weights.is_dir():
             raise WeightsError(f"weights folder not found: {args.weights}")
         results += verify_components(WeightPaths.release_layout(args.weights))

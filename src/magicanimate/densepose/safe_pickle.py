@@ -71,8 +71,9 @@ def read_model_zoo_pickle(path: str | Path) -> dict[str, torch.Tensor]:
         with open(path, "rb") as f:
             data = NumpyOnlyUnpickler(f, encoding="latin1").load()
     except pickle.UnpicklingError as err:
-        raise WeightsError(f"refusing to load {path}: {err}; it is not a plain detectron2 "
-                           "checkpoint of numpy arrays, and nothing from it was run") from err
+        what = "code" if "global" in str(err) else "pickled objects other than numpy arrays"
+        raise WeightsError(f"{path} holds {what} ({err}) and will not be loaded: a detectron2 checkpoint "
+                           "holds only numpy arrays, and nothing from this file was run") from err
     except Exception as err:  # truncated file, wrong format, ...
         raise WeightsError(f"cannot read DensePose weight file {path}: {type(err).__name__}: {err}") from err
     model = data.get("model") if isinstance(data, Mapping) else None

@@ -8,6 +8,7 @@ scaled (not clipped) to 0-255. Resizing follows the release exactly:
 
 from __future__ import annotations
 
+import warnings
 from os import PathLike
 from pathlib import Path
 
@@ -21,6 +22,10 @@ ImageSource = str | PathLike | Image.Image | np.ndarray
 # Formats we promise to read; PIL may open more, but these are tested.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
+# The largest image we decode: 64 megapixels (8000 x 8000) is far above what the model uses
+# (512 px) and keeps a decode under 200 MB; a larger one is refused, never decoded.
+MAX_IMAGE_PIXELS = 64_000_000
+
 _WHITE = 255
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 
@@ -30,14 +35,14 @@ _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
 # --------------------------------------------------------------------------
 
 
-def load_image(source: ImageSource) -> np.ndarray:
-    """Load a reference image from a path, PIL image or array as uint8 (H, W, 3) RGB."""
+def load_image(source: ImageSource, *, what: str = "reference image") -> np.ndarray:
+    """Load an image from a path, PIL image or array as uint8 (H, W, 3) RGB (``what`` names it in errors)."""
     if isinstance(source, np.ndarray):
         return _array_to_rgb(source, name="image array")
     if isinstance(source, Image.Image):
         return _pil_to_rgb(source, name="PIL image")
     if isinstance(source, (str, PathLike)):
-        return _read_path(Path(source))
+        return _read_path(Path(source), what=what)
     raise InputError(
         f"reference image must be a path, PIL.Image or numpy array, got {type(source).__name__}"
     )
@@ -59,23 +64,48 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 # --------------------------------------------------------------------------
 
 
-def _read_path(path: Path) -> np.ndarray:
+def check_image_file(path: str | PathLike, *, what: str = "reference image") -> tuple[int, int]:
+    """(width, height) of an image file from its header, or the ``InputError`` that loading it would raise."""
+    with _open_checked(Path(path), what=what) as image:
+        return image.size
+
+
+def _read_path(path: Path, *, what: str) -> np.ndarray:
     """Open an image file and convert it, turning every PIL failure into one InputError line."""
-    if not path.exists():
-        raise InputError(f"reference image not found: {path}")
-    if path.is_dir():
-        raise InputError(f"reference image {path} is a folder, expected an image file")
-    try:
-        with Image.open(path) as image:
+    with _open_checked(path, what=what) as image:
+        try:
             image.load()  # decode now so truncated files fail here, inside the try
-            return _pil_to_rgb(image, name=str(path))
-    except Image.DecompressionBombError as error:
-        raise InputError(f"reference image {path} is too large to load safely ({error})") from None
+        except (OSError, SyntaxError, ValueError) as error:
+            raise _unreadable(path, what, error) from None
+        return _pil_to_rgb(image, name=str(path))
+
+
+def _open_checked(path: Path, *, what: str) -> Image.Image:
+    """The opened (not decoded) image, refused in our words when missing, unreadable or over the size limit."""
+    if not path.exists():
+        raise InputError(f"{what} not found: {path}")
+    if path.is_dir():
+        raise InputError(f"{what} {path} is a folder, expected an image file")
+    too_large = (f"{what} {path} has more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels, the limit "
+                 "(e.g. 8000x8000); it was not decoded: downscale it first (the model works at 512 px)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit is checked below
+            image = Image.open(path)
+    except Image.DecompressionBombError:
+        raise InputError(too_large) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise InputError(
-            f"cannot read reference image {path}: not a readable PNG/JPEG/WebP/BMP image "
-            f"or the file is corrupt ({error})"
-        ) from None
+        raise _unreadable(path, what, error) from None
+    width, height = image.size
+    if width * height > MAX_IMAGE_PIXELS:
+        image.close()
+        raise InputError(f"{too_large} ({width}x{height})")
+    return image
+
+
+def _unreadable(path: Path, what: str, error: Exception) -> InputError:
+    return InputError(f"cannot read {what} {path}: not a readable PNG/JPEG/WebP/BMP image "
+                      f"or the file is corrupt ({error})")
 
 
 # --------------------------------------------------------------------------

@@ -246,7 +246,7 @@ def _read_folder(folder: Path, *, start: int, max_frames: int | None, fps: float
     chosen = files[start:stop]
     if not chosen:
         raise _past_end(f"frame folder {folder}", start, len(files))
-    frames = [load_image(file) for file in chosen]
+    frames = [load_image(file, what="motion frame") for file in chosen]
     first = frames[0].shape
     for file, frame in zip(chosen, frames):
         if frame.shape != first:
@@ -488,7 +488,7 @@ def save_array(path: PathArg, array: np.ndarray, *, overwrite: bool = False) -> 
     if target.suffix.lower() != ".npy":
         raise OutputError(f"array output {target} must end in .npy")
     if target.exists() and not overwrite:
-        raise OutputError(f"output {target} already exists; pass overwrite=True to replace it")
+        raise OutputError(f"output {target} already exists; add --overwrite (overwrite=True in Python) to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
 
     def write(temp: Path) -> None:
@@ -521,7 +521,7 @@ def _check_target(target: Path, kind: str, *, overwrite: bool) -> None:
         if not contents:
             return  # an empty folder is a place to write into, not an output to protect
         if not overwrite:
-            raise OutputError(f"output {target} already exists; pass overwrite=True to replace it")
+            raise OutputError(f"output {target} already exists; add --overwrite (overwrite=True in Python) to replace it")
         foreign = [entry.name for entry in contents if not _FRAME_PATTERN.fullmatch(entry.name)]
         if foreign:
             raise OutputError(
@@ -530,7 +530,7 @@ def _check_target(target: Path, kind: str, *, overwrite: bool) -> None:
             )
         return
     if not overwrite:
-        raise OutputError(f"output {target} already exists; pass overwrite=True to replace it")
+        raise OutputError(f"output {target} already exists; add --overwrite (overwrite=True in Python) to replace it")
     if kind == "folder":
         raise OutputError(f"output {target} is an existing file; a frame folder cannot replace it")
 

@@ -5,32 +5,28 @@ metrics pair frames by index and resize generated frames to the ground-truth siz
 distribution metrics compare sets of videos. See docs/metrics.md for the protocol.
 """
 
-from magicanimate.metrics.distribution import fid, fid_vid, fvd
-from magicanimate.metrics.frame_metrics import l1, l1_disco, psnr, psnr_disco, ssim
-from magicanimate.metrics.frechet import frechet_distance, frechet_from_features, gaussian_stats
-from magicanimate.metrics.networks import FeatureNetworks, load_feature_networks, random_feature_networks
-from magicanimate.metrics.perceptual import lpips
-from magicanimate.metrics.units import video_units
-from magicanimate.metrics.downloads import WEIGHT_FILES, download_weights, metrics_dir
+from __future__ import annotations
 
-__all__ = [
-    "WEIGHT_FILES",
-    "FeatureNetworks",
-    "download_weights",
-    "fid",
-    "fid_vid",
-    "frechet_distance",
-    "frechet_from_features",
-    "fvd",
-    "gaussian_stats",
-    "l1",
-    "l1_disco",
-    "load_feature_networks",
-    "lpips",
-    "metrics_dir",
-    "psnr",
-    "psnr_disco",
-    "random_feature_networks",
-    "ssim",
-    "video_units",
-]
+import importlib
+from typing import Any
+
+# name -> submodule; imported on first use, so that the command line's parser (which needs
+# only the protocol and download tables) does not import torch.
+_EXPORTS = {
+    "fid": "distribution", "fid_vid": "distribution", "fvd": "distribution",
+    "l1": "frame_metrics", "l1_disco": "frame_metrics", "psnr": "frame_metrics", "psnr_disco": "frame_metrics",
+    "ssim": "frame_metrics",
+    "frechet_distance": "frechet", "frechet_from_features": "frechet", "gaussian_stats": "frechet",
+    "FeatureNetworks": "networks", "load_feature_networks": "networks", "random_feature_networks": "networks",
+    "lpips": "perceptual",
+    "video_units": "units",
+    "WEIGHT_FILES": "downloads", "download_weights": "downloads", "metrics_dir": "downloads",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'magicanimate.metrics' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"magicanimate.metrics.{_EXPORTS[name]}"), name)

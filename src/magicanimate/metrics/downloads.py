@@ -13,6 +13,8 @@ from pathlib import Path
 from magicanimate.errors import WeightsError
 
 ENV_VAR = "MAGICANIMATE_METRICS_DIR"
+# The two Inception files FID can use: pytorch-fid's port (default) or NVIDIA's TorchScript.
+INCEPTION_BACKENDS = ("pytorch-fid", "torchscript")
 DEFAULT_DIR = Path("~/.cache/magicanimate/metrics")
 
 

@@ -14,10 +14,11 @@ from magicanimate.metrics.i3d import InceptionI3D, load_i3d
 from magicanimate.metrics.inception import InceptionV3, TorchScriptInception, load_inception
 from magicanimate.metrics.lpips_vgg import LPIPSVGG, load_lpips_heads, load_vgg16_trunk
 from magicanimate.metrics.resnet3d import ResNet3D50, load_resnet3d
-from magicanimate.metrics.downloads import WEIGHT_FILES, missing_message, metrics_dir, weight_path
+from magicanimate.metrics.downloads import (  # noqa: F401 - INCEPTION_BACKENDS is part of this module's API
+    INCEPTION_BACKENDS, WEIGHT_FILES, missing_message, metrics_dir, weight_path,
+)
 
 PathLike = str | os.PathLike[str] | None
-INCEPTION_BACKENDS = ("pytorch-fid", "torchscript")
 NETWORK_FILES = {
     "inception": ("inception",),
     "resnet3d": ("resnet3d",),

@@ -8,8 +8,25 @@ Multi-GPU: ``accelerate launch -m magicanimate train --stage 1 --config configs/
 See docs/training.md.
 """
 
-from magicanimate.training.config import TrainConfig, load_config
-from magicanimate.training.run import train
-from magicanimate.training.trainer import TrainSummary
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["TrainConfig", "TrainSummary", "load_config", "train"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy: the command line reads the config schema (training.config) without importing torch.
+    if name in ("TrainConfig", "load_config"):
+        from magicanimate.training import config
+
+        return getattr(config, name)
+    if name == "TrainSummary":
+        from magicanimate.training import trainer
+
+        return trainer.TrainSummary
+    if name == "train":
+        from magicanimate.training import run
+
+        return run.train
+    raise AttributeError(f"module 'magicanimate.training' has no attribute {name!r}")

@@ -6,8 +6,12 @@
       scheduler.pt            learning-rate schedule state
       scaler.pt               fp16 loss-scaler state (fp16 runs only)
       ema.pt                  EMA shadow weights (EMA runs only)
-      rng_rank{r}.pt          Python, NumPy and torch RNG states of each process
+      rng_rank{r}.pt          Python, NumPy and torch RNG states of each process (as tensors)
       state.json              step, elapsed time, config
+
+Every ``.pt`` file holds only tensors and plain values and is read with
+``torch.load(weights_only=True)``: a run folder from elsewhere cannot run code on resume
+(a file that would is refused, see ``weights.state_dict.load_plain_torch_file``).
 
 Data order, noise and timesteps are functions of (seed, step), so the state above is all a
 run needs to continue exactly where it stopped.
@@ -28,6 +32,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from magicanimate.errors import InputError
+from magicanimate.weights.state_dict import load_plain_torch_file
 
 _STEP_DIR = re.compile(r"^step_(\d+)$")
 
@@ -68,8 +73,15 @@ def resolve_resume(resume: str, output: Path) -> Path | None:
 
 
 def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch RNG states of this process."""
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Python, NumPy and torch RNG states of this process, as tensors and plain values."""
+    version, words, gauss = random.getstate()
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": torch.tensor(words, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -77,8 +89,10 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore ``rng_state``."""
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    py, npy = state["python"], state["numpy"]
+    random.setstate((py["version"], tuple(int(w) for w in py["state"].tolist()), py["gauss"]))
+    np.random.set_state((npy["kind"], npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -122,17 +136,17 @@ def load_checkpoint(folder: Path, *, named_params: dict[str, torch.nn.Parameter]
     with torch.no_grad():
         for name, param in named_params.items():
             param.copy_(tensors[name].to(param.dtype))
-    optimizer.load_state_dict(torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=False))
-    scheduler.load_state_dict(torch.load(folder / "scheduler.pt", weights_only=False))
+    optimizer.load_state_dict(load_plain_torch_file(folder / "optimizer.pt"))
+    scheduler.load_state_dict(load_plain_torch_file(folder / "scheduler.pt"))
     if scaler is not None and (folder / "scaler.pt").is_file():
-        scaler.load_state_dict(torch.load(folder / "scaler.pt", weights_only=False))
+        scaler.load_state_dict(load_plain_torch_file(folder / "scaler.pt"))
     if ema is not None:
         if not (folder / "ema.pt").is_file():
             raise InputError(f"checkpoint {folder} has no EMA state but ema.enabled is true")
-        ema.load_state_dict(torch.load(folder / "ema.pt", map_location="cpu", weights_only=False))
+        ema.load_state_dict(load_plain_torch_file(folder / "ema.pt"))
     rng_file = folder / f"rng_rank{rank}.pt"
     if rng_file.is_file():
-        set_rng_state(torch.load(rng_file, weights_only=False))
+        set_rng_state(load_plain_torch_file(rng_file))
     meta = json.loads((folder / "state.json").read_text())
     return TrainingState(step=int(meta["step"]), elapsed_seconds=float(meta["elapsed_seconds"]))
 

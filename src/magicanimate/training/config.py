@@ -160,6 +160,8 @@ class TrainConfig:
     checkpoint_every: int = opt(500, "save a resumable checkpoint every N steps (and at the end)")
     keep_checkpoints: int = opt(3, "checkpoints kept (oldest deleted first; 0 keeps all)")
     log_every: int = opt(1, "write loss and learning rate to log.csv every N steps")
+    progress_every: int = opt(10, "print a progress line (step, loss, lr, s/step, ETA) on stderr every N steps "
+                              "(0: never)")
     plot_every: int = opt(50, "redraw loss.png every N steps (and at the end)")
     fixed_batch_every: int = opt(0, "evaluate the loss of one fixed batch (fixed noise and timesteps) every N "
                                  "steps: a noise-free training curve (0: never)")
@@ -209,6 +211,8 @@ class TrainConfig:
                      "plot_every", "fixed_batch_size", "vae_chunk"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.progress_every < 0:
+            problems.append(f"progress_every must be >= 0, got {self.progress_every}")
         if not self.model.trainable:
             problems.append("model.trainable selects no parameters")
         if not 0.0 <= self.model.reference_dropout <= 1.0:

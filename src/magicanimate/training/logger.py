@@ -13,6 +13,23 @@ from PIL import Image, ImageDraw
 COLUMNS = ("step", "loss", "fixed_loss", "lr", "samples", "images", "step_seconds", "elapsed_seconds")
 
 
+def progress_line(*, step: int, max_steps: int, loss: float, lr: float, seconds_per_step: float) -> str:
+    """One progress line for the terminal: step, loss, learning rate, speed and the time left."""
+    left = max(0, max_steps - step) * seconds_per_step
+    return (f"step {step}/{max_steps}  loss {loss:.4g}  lr {lr:.3g}  {seconds_per_step:.3g} s/step  "
+            f"ETA {format_duration(left)}")
+
+
+def format_duration(seconds: float) -> str:
+    """``3725`` -> ``1h02m05s``; under a minute ``42s``."""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{secs:02d}s"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
 class TrainingLog:
     """Appends rows to ``log.csv`` (continuing it on resume) and draws ``loss.png``."""
 

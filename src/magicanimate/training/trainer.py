@@ -17,6 +17,7 @@ import json
 import logging
 import math
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from magicanimate.training.config import TrainConfig, save_config
 from magicanimate.training.data import DrawSampler, TrainingDataset, collate, load_items
 from magicanimate.training.ema import EMA
 from magicanimate.training.export import export_release_layout
-from magicanimate.training.logger import TrainingLog
+from magicanimate.training.logger import TrainingLog, progress_line
 from magicanimate.training.model import TrainingModel
 from magicanimate.models.text import empty_prompt_embedding
 from magicanimate.models.vae import VAE_SCALE
@@ -346,6 +347,7 @@ class Trainer:
             last_loss = acc.gather(torch.stack(losses).mean()[None]).mean().item()
             step_times.append(time.monotonic() - t_step)
             self._after_step(last_loss, step_times[-1], stills)
+            self._print_progress(last_loss, step_times)
 
             if self.step % cfg.checkpoint_every == 0 and self.step < cfg.max_steps:
                 t = time.monotonic()
@@ -399,6 +401,16 @@ class Trainer:
             self.log.plot()
         if not math.isfinite(loss):
             log.warning("step %d: loss is %s", self.step, loss)
+
+    def _print_progress(self, loss: float, step_times: list[float]) -> None:
+        """Every ``progress_every`` steps (main process): one line on stderr with the loss and the ETA."""
+        every = self.cfg.progress_every
+        if self.log is None or not every or self.step % every:
+            return
+        recent = step_times[-20:]  # the recent speed (the first step includes warm-up)
+        print(progress_line(step=self.step, max_steps=self.cfg.max_steps, loss=loss,
+                            lr=float(self.lr_scheduler.get_last_lr()[0]),
+                            seconds_per_step=sum(recent) / len(recent)), file=sys.stderr, flush=True)
 
     def _report_errors(self, errors: list[str]) -> None:
         new = [e for e in errors if e not in self.reported]

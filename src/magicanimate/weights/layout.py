@@ -110,12 +110,12 @@ def hub_weight_paths(*, local_files_only: bool = False, cache_dir: str | Path | 
                                              cache_dir=cache_dir))
                 roots[repo] = local.parents[len(Path(filename).parts) - 1]
     except Exception as err:  # offline and not cached, gated, network failure, ...
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else ""
         raise WeightsError(
-            f"could not get the released weights from the Hugging Face Hub ({type(err).__name__}: {err}).\n"
-            "Download them on a machine with internet access with\n"
-            "    magicanimate download --to pretrained_models\n"
-            "(or `huggingface-cli download` of the repositories "
-            + ", ".join(HUB_FILES) + ") and pass the folder: --weights pretrained_models"
+            f"could not get the released weights from the Hugging Face Hub ({type(err).__name__}: {reason}); "
+            "download them on a machine with internet access with `magicanimate download --to "
+            "pretrained_models` (or `hf download` of the repositories " + ", ".join(HUB_FILES)
+            + ") and pass the folder: --weights pretrained_models"
         ) from err
     sd = roots["stable-diffusion-v1-5/stable-diffusion-v1-5"]
     ma = roots["zcxu-eric/MagicAnimate"]

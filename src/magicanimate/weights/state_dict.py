@@ -11,6 +11,7 @@ networks). ``merge_temporal_checkpoint`` reproduces how the release applies
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
@@ -58,6 +59,56 @@ def tensors_only(state_dict: Mapping[str, Any], source: str | Path) -> dict[str,
     return tensors
 
 
+def load_plain_torch_file(path: str | Path, *, mmap: bool = False) -> Any:
+    """A torch file's tensors and plain values, read with ``weights_only=True``: never code.
+
+    A pickle that would import or call anything else is refused in our words (torch's own
+    text suggests switching ``weights_only`` off, which would run it).
+    """
+    import pickle
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        found = _CODE_IN_PICKLE.search(str(err))
+        if found or _pickle_makes_calls(Path(path)):
+            what = f"a pickled call of {found.group(1)}" if found else "pickled calls"
+            raise WeightsError(f"{path} holds code ({what}) and will not be loaded; "
+                               "only tensors and plain values are read") from None
+        raise WeightsError(f"cannot read weight file {path}: not a torch file of tensors and plain values "
+                           "(corrupt or truncated)") from None
+    except RuntimeError as err:
+        if mmap and "mmap" in str(err):
+            raise  # a legacy (non-zip) file: the caller reads it again without mmap
+        first_line = str(err).split(". ")[0]
+        raise WeightsError(f"cannot read weight file {path}: corrupt or truncated ({first_line})") from None
+
+
+_CODE_IN_PICKLE = re.compile(r"(?:GLOBAL|global:?|function) ([\w.]+)")
+_CALL_OPCODES = {"GLOBAL", "STACK_GLOBAL", "REDUCE", "INST", "OBJ", "NEWOBJ", "NEWOBJ_EX", "BUILD"}
+
+
+def _pickle_makes_calls(path: Path) -> bool:
+    """Whether the pickle in ``path`` (plain, or a torch zip's data.pkl) imports or calls anything.
+
+    Only read when torch refused the file, to tell code from corruption; ``pickletools``
+    walks the opcodes without executing any of them.
+    """
+    import pickletools
+    import zipfile
+
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n.endswith("data.pkl")]
+                data = archive.read(names[0]) if names else b""
+        else:
+            data = path.read_bytes()
+        return any(op.name in _CALL_OPCODES for op, _, _ in pickletools.genops(data))
+    except Exception:  # noqa: BLE001 - not a readable pickle at all: corruption, not code
+        return False
+
+
 def _read(path: Path) -> Any:
     """The object stored in a weight file."""
     if not path.is_file():
@@ -68,11 +119,11 @@ def _read(path: Path) -> Any:
 
             return load_file(str(path), device="cpu")
         try:  # zip-format checkpoints are memory-mapped: a 5 GB file need not be read at once
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            return load_plain_torch_file(path, mmap=True)
         except RuntimeError as err:
             if "mmap" not in str(err):
                 raise
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return load_plain_torch_file(path)
     except WeightsError:
         raise
     except Exception as err:  # corrupt, truncated, or a pickle with non-tensor objects
