@@ -264,7 +264,10 @@ def test_cli_app_serves_until_interrupted(tiny_weights, tmp_path):
     command = [sys.executable, "-m", "magicanimate", "app", "--weights", str(tiny_weights), "--port", str(port),
                "--device", "cpu", "--max-upload-mb", "50", "--max-frames", "40"]
     env = {**os.environ, "TMPDIR": str(tmp_path)}  # its examples and Gradio's cache stay in the test's folder
-    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    # A shell's background job (`make test &`) ignores SIGINT, and an ignored signal survives exec: give
+    # the server Ctrl+C's default disposition, as in a terminal.
+    server = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         config, deadline = None, time.monotonic() + 180
         while config is None and time.monotonic() < deadline and server.poll() is None:
