@@ -129,6 +129,11 @@ def export_release_layout(
         torch.save(tensors, ckpt)
 
     part("temporal_attention", ckpt, write_motion)
+    return _replace(target, tmp)
+
+
+def _replace(target: Path, tmp: Path) -> Path:
+    """Move the finished folder ``tmp`` to ``target``, removing whatever was there."""
     if target.is_symlink() or target.is_file():
         target.unlink()
     elif target.exists():
@@ -149,9 +154,4 @@ def export_autoencoder_layout(target: Path, *, pretrained: Path, vae: nn.Module,
         if (pretrained / name).exists():
             link_or_copy(pretrained / name, tmp / name, link_mode)
     write_diffusers_folder(vae, tmp / "sd-vae-ft-mse", class_name="AutoencoderKL")
-    if target.is_symlink() or target.is_file():
-        target.unlink()
-    elif target.exists():
-        shutil.rmtree(target)
-    tmp.rename(target)
-    return target
+    return _replace(target, tmp)
