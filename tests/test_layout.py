@@ -35,7 +35,7 @@ ALLOWED = {
     "__main__": {"cli"},
     "bench": {"tools"},
     "demo": {"tools"},
-    "__init__": {"sampling"},
+    "__init__": {"sampling", "weights"},  # MagicAnimate, Progress; MINI_WEIGHTS
 }
 
 

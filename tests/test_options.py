@@ -33,8 +33,11 @@ def test_flags_parse_and_check_like_the_schema():
     args = parser.parse_args(["--steps", "3", "--guidance-scale", "2.5", "--size", "64x48", "--deep-cache", "2",
                               "--offload", "--noise", "per-segment"])
     opts = options_from_args(args)
-    assert (opts.steps, opts.guidance_scale, opts.size_wh, opts.deep_cache, opts.offload, opts.noise) == \
+    assert (opts.steps, opts.guidance_scale, opts.output_size(512), opts.deep_cache, opts.offload, opts.noise) == \
         (3, 2.5, (64, 48), 2, True, "per-segment")
+    # no --size: the weights' native size (512 for the release, 128 for the mini model)
+    unset = options_from_args(parser.parse_args([]))
+    assert unset.size is None and unset.output_size(128) == (128, 128) and unset.output_size(512) == (512, 512)
     for bad, message in ((["--steps", "1001"], "--steps must be at most 1000"),
                          (["--guidance-scale", "nan"], "--guidance-scale must be a finite number"),
                          (["--overlap", "16"], "--overlap must be at most 15"), (["--fps", "0"], "--fps must be above 0"),
@@ -95,7 +98,10 @@ def test_app_controls_are_the_options_with_an_app_control():
         controls = option_controls()
     defaults = option_defaults()
     assert [c.elem_id for c in controls] == ["steps", "guidance", "seed", "size", "fit"]
-    assert [c.value for c in controls] == [defaults[n] if n != "size" else str(defaults[n]) for n in names]
+    assert [c.value for c in controls] == [defaults[n] if n != "size" else "" for n in names]  # size: unset
+    with gr.Blocks():
+        controls = option_controls(values={"size": 128})  # the mini model's native size
+    assert controls[3].value == "128"
 
 
 def test_api_keywords_are_the_call_options():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = ["AnimationResult", "MagicAnimate", "Progress", "__version__"]
+__all__ = ["MINI_WEIGHTS", "AnimationResult", "MagicAnimate", "Progress", "__version__"]
 
 
 def __getattr__(name: str):
@@ -13,6 +13,10 @@ def __getattr__(name: str):
         from magicanimate.sampling import pipeline as pipeline
 
         return getattr(pipeline, name)
+    if name == "MINI_WEIGHTS":  # pathlib.Path of the shipped mini model (docs/mini_model.md)
+        from magicanimate.weights.layout import MINI_WEIGHTS
+
+        return MINI_WEIGHTS
     if name == "Progress":
         from magicanimate.sampling.sampler import Progress
 

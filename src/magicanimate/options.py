@@ -141,8 +141,10 @@ def flag(value: Any, name: str) -> bool:
     raise InputError(f"{name} must be true or false, got {value!r}")
 
 
-def size_text(value: Any, name: str) -> str | int | tuple[int, int]:
-    """A size as given (checked): N, "N", "WxH" or (W, H)."""
+def size_text(value: Any, name: str) -> str | int | tuple[int, int] | None:
+    """A size as given (checked): N, "N", "WxH" or (W, H); None or blank: the weights' native size."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
     parse_size(value)
     return tuple(value) if isinstance(value, list) else value
 
@@ -213,8 +215,9 @@ class SampleOptions:
     seed: int = option(1, "random seed (default 1)", group="sampling",
                        parse=whole(minimum=SEED_RANGE[0], maximum=SEED_RANGE[1]), call=True,
                        app=AppControl("number", "Seed", "seed"))
-    size: str | int | tuple[int, int] = option(
-        "512", "N (square, default 512) or WxH, multiples of 8", group="sampling", parse=size_text, call=True,
+    size: str | int | tuple[int, int] | None = option(
+        None, "N (square) or WxH, multiples of 8 (default: the weights' native size, 512 for the released "
+              "checkpoints, 128 for the mini model)", group="sampling", parse=size_text, call=True,
         app=AppControl("text", "Size (N or WxH)", "size"))
     fit: str = option("stretch", "how inputs map onto the size: stretch (release), pad, crop (default stretch)",
                       group="sampling", parse=one_of(FIT_MODES), choices=FIT_MODES, call=True,
@@ -268,10 +271,9 @@ class SampleOptions:
         """The options that are keywords of ``MagicAnimate.__call__``."""
         return {n: getattr(self, n) for n, s in option_specs().items() if s.call}
 
-    @property
-    def size_wh(self) -> Size:
-        """The output size as (width, height)."""
-        return parse_size(self.size)
+    def output_size(self, native_size: int) -> Size:
+        """The output size as (width, height): ``size``, or ``native_size`` squared when it is unset."""
+        return parse_size(self.size if self.size is not None else native_size)
 
 
 def option_specs() -> dict[str, OptionSpec]:

@@ -107,9 +107,10 @@ def make_extract_handler(animator: Animator) -> Callable[..., tuple[str, str]]:
     return extract
 
 
-def option_controls() -> list[gr.components.Component]:
-    """One form control per option shown in the app, from its ``AppControl`` (inside the current layout)."""
-    specs, defaults, controls = option_specs(), option_defaults(), []
+def option_controls(*, values: dict[str, Any] | None = None) -> list[gr.components.Component]:
+    """One form control per option shown in the app, from its ``AppControl`` (inside the current layout);
+    ``values`` replace defaults (e.g. the loaded weights' native size)."""
+    specs, defaults, controls = option_specs(), {**option_defaults(), **(values or {})}, []
     for name in app_option_names():
         control, default = specs[name].app, defaults[name]
         if control.kind == "slider":
@@ -119,7 +120,7 @@ def option_controls() -> list[gr.components.Component]:
             widget = gr.Number(value=default, precision=0, label=control.label, elem_id=control.elem_id,
                                min_width=80)
         elif control.kind == "text":
-            widget = gr.Textbox(value=str(default), label=control.label, max_lines=1, elem_id=control.elem_id,
+            widget = gr.Textbox(value="" if default is None else str(default), label=control.label, max_lines=1, elem_id=control.elem_id,
                                 min_width=120)
         elif control.kind == "dropdown":
             widget = gr.Dropdown(list(specs[name].choices or ()), value=default, label=control.label,
@@ -171,7 +172,8 @@ def build_app(
                                        sources=["upload"])
                     extract_button = gr.Button("Extract motion (aligned to the reference)", elem_id="extract")
                 with gr.Row():
-                    controls = option_controls()
+                    native = getattr(model, "native_size", None)  # the size box shows the weights' own size
+                    controls = option_controls(values={"size": native} if native else None)
                 button = gr.Button("Animate", variant="primary", elem_id="animate")
                 if rows:
                     gr.Examples(examples=[list(r) for r in rows], inputs=[reference, motion], label="Examples")

@@ -51,7 +51,10 @@ def add_app_parser(subparsers) -> None:
         description="Serve a web page to animate a reference image with a DensePose motion video. "
                     "Listens on 127.0.0.1 only unless --host says otherwise; one generation at a time.",
     )
-    p.add_argument("--weights", help="folder in the release layout (default: Hugging Face Hub cache)")
+    p.add_argument("--weights", help="folder in the release layout, or 'mini' for the mini model shipped in the "
+                                     "package (default: the released weights if they are here — "
+                                     "./pretrained_models, $MAGICANIMATE_WEIGHTS or the Hugging Face cache — "
+                                     "else the mini model; the first line says which)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 exposes the app, which has no login)")
     p.add_argument("--port", type=port_number, default=7860, help="port (default 7860)")
@@ -77,10 +80,16 @@ def run_app(args: argparse.Namespace) -> int:
         if (err.name or "").split(".")[0] != "gradio":
             raise
         raise InputError("the web app needs gradio: pip install 'magicanimate[app]'") from None
-    from magicanimate.cli.loading import load_model
+    from magicanimate.cli.loading import load_model, say
 
     check_port_free(args.host, args.port)  # before spending minutes on the weights
-    model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet)
+    weights = args.weights
+    if weights is None:
+        from magicanimate.weights.layout import default_weights
+
+        weights, which = default_weights()
+        say(args.quiet, which)
+    model = load_model(weights, args.device, args.dtype, quiet=args.quiet)
     demo = build_app(model, max_upload_mb=args.max_upload_mb, max_frames=args.max_frames,
                      densepose_weights=args.densepose_weights)
     if not args.quiet:

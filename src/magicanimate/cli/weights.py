@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from magicanimate.errors import WeightsError
-from magicanimate.weights.layout import HUB_FILES, LAYOUT_DIRS, WeightPaths
+from magicanimate.weights.layout import HUB_FILES, LAYOUT_DIRS, WeightPaths, resolve_weights
 
 
 def add_weights_parsers(subparsers) -> None:
@@ -30,7 +30,7 @@ def add_weights_parsers(subparsers) -> None:
         description="Check every component of a weights folder in the release layout: files present, "
                     "every tensor name and shape as the models expect. Reads no tensor data.",
     )
-    c.add_argument("weights", type=Path, nargs="?", help="folder in the release layout")
+    c.add_argument("weights", nargs="?", help="folder in the release layout, or 'mini' (the shipped mini model)")
     c.add_argument("--densepose", nargs="?", const="cached", metavar="PKL",
                    help="also check the DensePose checkpoint (default: the cached download)")
     c.set_defaults(func=run_check_weights)
@@ -175,6 +175,7 @@ def run_check_weights(args: argparse.Namespace) -> int:
         raise WeightsError("give a weights folder, --densepose, or both")
     results = []
     if args.weights is not None:
+        args.weights = resolve_weights(args.weights)
         if args.weights.is_file():
             raise WeightsError(f"{args.weights} is a file: check-weights takes the weights folder (the release "
                                "layout, as written by `magicanimate download`); for DensePose's .pkl use "

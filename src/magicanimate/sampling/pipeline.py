@@ -35,7 +35,7 @@ from magicanimate.sampling.sampler import Progress, ProgressCallback, sample
 from magicanimate.sampling.schedulers import make_scheduler
 from magicanimate.sampling.windows import padded_length, sliding_windows
 from magicanimate.weights.build import Components, load_components
-from magicanimate.weights.layout import WeightPaths, hub_weight_paths
+from magicanimate.weights.layout import WeightPaths, hub_weight_paths, resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ class MagicAnimate:
         """Load the released checkpoints.
 
         ``path``: a folder in the release layout (``stable-diffusion-v1-5/``,
-        ``sd-vae-ft-mse/``, ``MagicAnimate/…``), or None for the public Hub repositories
+        ``sd-vae-ft-mse/``, ``MagicAnimate/…``), ``"mini"`` for the mini model shipped in
+        the package (``magicanimate.MINI_WEIGHTS``), or None for the public Hub repositories
         (downloaded and cached by huggingface_hub). Components stored elsewhere can be
         given one by one: ``tokenizer``, ``text_encoder``, ``unet``, ``vae``,
         ``appearance_encoder``, ``controlnet`` (folders) and ``temporal_attention`` (file).
@@ -114,6 +115,7 @@ class MagicAnimate:
                      else WeightPaths(**{k: Path(v) for k, v in overrides.items()}))
             paths = paths.with_overrides(**overrides)
         else:
+            path = resolve_weights(path)
             if not Path(path).is_dir():
                 raise InputError(f"weights folder not found: {path}")
             paths = WeightPaths.release_layout(path).with_overrides(**component_paths)
@@ -163,6 +165,13 @@ class MagicAnimate:
         so results change slightly). Use ``decode_chunk_size=1`` to also decode one frame at a time."""
         self.components.vae.enable_tiling()
         return self
+
+    @property
+    def native_size(self) -> int:
+        """The side in pixels the weights were trained at (the size when none is given): the UNet's
+        ``sample_size`` (latents) times the VAE's downsampling, as in diffusers' pipelines."""
+        latent_side = self.components.unet.config.extra.get("sample_size", 64)
+        return int(latent_side) * 2 ** (len(self.components.vae.config.block_out_channels) - 1)
 
     # ------------------------------------------------------------------ encoders
     def text_embedding(self, *, use_cache: bool = True) -> torch.Tensor:
@@ -256,7 +265,7 @@ class MagicAnimate:
         """Animate uint8 arrays: ``image`` (H, W, 3) and DensePose ``frames`` (F, H', W', 3)."""
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
             raise InputError(f"motion must be uint8 frames (F, H, W, 3), got {frames.dtype} {frames.shape}")
-        width, height = options.size_wh
+        width, height = options.output_size(self.native_size)
         num_frames = frames.shape[0]
         # 1. Map the inputs onto the model's canvas.
         motion_plan = plan_fit(frames.shape[2:0:-1], (width, height), options.fit)

@@ -6,7 +6,9 @@ per denoising step, peak memory (RSS on CPU, ``torch.cuda.max_memory_allocated``
 the FLOPs executed (counted on the meta device) and the achieved fraction of the
 device's peak. The same run with the exact savings switched off is timed in the same
 process and the ratio printed. ``--lengths 32,64,128,256`` instead measures how peak
-memory grows with the number of frames (one fresh process per length).
+memory grows with the number of frames (one fresh process per length). ``--quality``
+instead measures generation quality against exact ground truth on held-out synthetic people
+(``magicanimate.tools.quality_benchmark``; with ``--real-motion``, on real DensePose motions).
 """
 
 from __future__ import annotations
@@ -312,9 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print/save the results."""
     p = argparse.ArgumentParser(prog="python -m magicanimate.bench", description=__doc__.splitlines()[0])
     p.add_argument("--config", choices=sorted(SIZES), default="small")
-    p.add_argument("--frames", type=int, default=16)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--steps", type=int, default=5)
+    p.add_argument("--frames", type=int, help="frames per video (default 16; --quality: 32)")
+    p.add_argument("--size", type=int, help="pixels per side (default 128; --quality: the weights' native size)")
+    p.add_argument("--steps", type=int, help="sampling steps (default 5; --quality: 25)")
     p.add_argument("--guidance-scale", type=float, default=7.5)
     p.add_argument("--device", default="auto")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "float16", "bfloat16"])
@@ -333,6 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--densepose-input", metavar="PATH",
                    help="video, frame folder or image for --densepose (default: --frames synthetic people)")
     p.add_argument("--detect-sizes", default="800,512", help="comma-separated detector sizes (default 800,512)")
+    p.add_argument("--quality", action="store_true",
+                   help="instead: quality against exact ground truth on held-out synthetic people "
+                        "(magicanimate.tools.quality_benchmark): the model, baselines, ablations and lossy modes")
+    p.add_argument("--weights", default="mini", help="--quality: the model's weights folder (default mini)")
+    p.add_argument("--stage1-weights", help="--quality: also a row with these weights (e.g. runs/mini/stage1/weights)")
+    p.add_argument("--videos", type=int, default=16, help="--quality: held-out videos (default 16)")
+    p.add_argument("--real-motion", nargs="*", metavar="MOTION",
+                   help="--quality: instead, animate these real DensePose motions (e.g. ../shared/inputs/densepose/"
+                        "*.mp4) with synthetic reference people; silhouette IoU against each motion's person mask")
+    p.add_argument("--rows", help="--quality: comma-separated parts of row names to run (default all)")
+    p.add_argument("--work-dir", default="runs/quality",
+                   help="--quality: per-video results are cached here, so a rerun continues (default runs/quality)")
     p.add_argument("--json", help="write results as JSON to this path ('-' = stdout)")
     p.add_argument("--markdown", help="append the table, with the command, to this markdown file")
     p.add_argument("--system-malloc", action="store_true",
@@ -340,6 +354,10 @@ def main(argv: list[str] | None = None) -> int:
                         "see magicanimate.runtime.cpu_tuning)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    size_given = args.size
+    args.frames = args.frames or (32 if args.quality else 16)
+    args.steps = args.steps or (25 if args.quality else 5)
+    args.size = args.size or 128
     torch.set_num_threads(args.threads)
     command = "python -m magicanimate.bench " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
 
@@ -355,7 +373,28 @@ def main(argv: list[str] | None = None) -> int:
             "machine": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
             "threads": args.threads, "torch": torch.__version__, "malloc_keeps_freed_memory": tuned_malloc,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
-    if args.densepose:
+    if args.quality and args.real_motion:
+        from magicanimate.sampling.pipeline import MagicAnimate
+        from magicanimate.tools.quality_benchmark import real_motion_benchmark
+
+        model = MagicAnimate.from_pretrained(args.weights, device=device, dtype=dtype)
+        rows = real_motion_benchmark(model, args.real_motion, frames=args.frames, steps=args.steps,
+                                     progress=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
+        report = {**meta, "weights": args.weights, "size": model.native_size, "real_motion": rows,
+                  "mean_silhouette_iou": float(np.mean([r["silhouette_iou"] for r in rows]))}
+        table = ("| motion | frames | silhouette IoU | s |\n|---|---|---|---|\n"
+                 + "\n".join(f"| {r['motion']} | {r['frames']} | {r['silhouette_iou']:.3f} | {r['seconds']:.1f} |"
+                             for r in rows) + f"\n| **mean** | | **{report['mean_silhouette_iou']:.3f}** | |")
+    elif args.quality:
+        from magicanimate.tools.quality_benchmark import quality_benchmark
+
+        report = {**meta, **quality_benchmark(
+            weights=args.weights, stage1_weights=args.stage1_weights, videos=args.videos, frames=args.frames,
+            size=size_given, steps=args.steps, device=str(device),
+            only=args.rows.split(",") if args.rows else None, work_dir=Path(args.work_dir),
+            progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))}
+        table = report.pop("table")
+    elif args.densepose:
         report = {**meta, **densepose_speed(args, device=device, dtype=dtype)}
         table = "| detect size | s/frame | pixels equal to the first | foreground IoU |\n|---|---|---|---|\n" + "\n".join(
             f"| {size} | {r['seconds_per_frame']:.2f} | {r.get('pixels_equal', 1.0):.3f} | "

@@ -2,32 +2,32 @@
 
 With the released weights (``./pretrained_models``, ``$MAGICANIMATE_WEIGHTS``, or the
 Hugging Face cache; downloaded when a GPU and the Hub are both available) it animates
-with them. Otherwise it builds tiny random weights in the release layout with this
-package's own code, renders a DensePose-style motion, runs ``magicanimate animate`` and
-says plainly that the result is noise because those weights are untrained.
+with them. Otherwise it uses the mini model shipped in the package (128 x 128, trained
+on synthetic people, docs/mini_model.md): a held-out synthetic person (never trained on)
+follows a held-out motion, and the result is scored against the exact ground truth.
+``--tiny`` uses untrained random weights instead (noise: it only shows the chain runs).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
-from magicanimate.synthetic.simple_person import render_motion, synthetic_reference
 from magicanimate.io.video import write_video
-from magicanimate.weights.layout import WeightPaths
+from magicanimate.synthetic.simple_person import render_motion, synthetic_reference
+from magicanimate.weights.layout import MINI_WEIGHTS, WeightPaths, released_weights_at_hand
+
 
 def _real_weights() -> Path | None:
-    """A complete release-layout folder of real weights, if one is at hand."""
-    for candidate in (os.environ.get("MAGICANIMATE_WEIGHTS"), "pretrained_models"):
-        if candidate and not WeightPaths.release_layout(candidate).problems():
-            return Path(candidate)
-    return None
+    """A complete release-layout folder of real weights, if one is at hand (not the Hub cache)."""
+    found = released_weights_at_hand()
+    return found if isinstance(found, Path) else None
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -43,12 +43,40 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
+def _synthetic_inputs(out: Path, frames: int, size: int) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    """A held-out synthetic person and motion (never trained on): reference.png, motion.mp4, the truth."""
+    from magicanimate.synthetic.dataset import make_reference, make_sample, split_specs
+
+    spec = split_specs("heldout", count=1, num_frames=frames, size=(size, size))[0]
+    sample = make_sample(spec)
+    image, _ = make_reference(spec)
+    reference, motion = out / "reference.png", out / "motion.mp4"
+    Image.fromarray(image).save(reference)
+    write_video(motion, sample.densepose, fps=25, overwrite=True)
+    write_video(out / "ground_truth.mp4", sample.appearance, fps=25, overwrite=True)
+    return reference, motion, {"appearance": sample.appearance, "labels": sample.labels,
+                               "background": sample.background, "reference": image}
+
+
+def _score(frames: Path, truth: dict[str, np.ndarray]) -> str:
+    """PSNR and silhouette IoU of the result (.npy) against the ground truth, and of copying the reference."""
+    from magicanimate.metrics import psnr
+    from magicanimate.metrics.person import silhouette_iou
+
+    generated = np.load(frames, allow_pickle=False)
+    copy = np.repeat(truth["reference"][None], len(truth["appearance"]), axis=0)
+    return (f"against the ground truth: PSNR {psnr(generated, truth['appearance']):.1f} dB "
+            f"(copying the reference: {psnr(copy, truth['appearance']):.1f} dB), silhouette IoU "
+            f"{silhouette_iou(generated, truth['labels'], background=truth['background']):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m magicanimate.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--output-dir", type=Path, default=Path("demo_output"))
-    parser.add_argument("--tiny", action="store_true", help="use tiny random weights even if real ones exist")
-    parser.add_argument("--frames", type=int, default=24, help="motion frames to render (default 24)")
+    parser.add_argument("--mini", action="store_true", help="use the shipped mini model even if real weights exist")
+    parser.add_argument("--tiny", action="store_true", help="use tiny untrained random weights (the output is noise)")
+    parser.add_argument("--frames", type=int, default=32, help="motion frames (default 32)")
     args = parser.parse_args(argv)
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -56,39 +84,54 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    weights = None if args.tiny else _real_weights()
-    if weights is None and not args.tiny and torch.cuda.is_available() and _hub_reachable():
+    weights = None if (args.tiny or args.mini) else _real_weights()
+    if weights is None and not (args.tiny or args.mini) and torch.cuda.is_available() and _hub_reachable():
         print("no local weights; a GPU and the Hub are available: downloading the released checkpoints (~10 GB)")
         _run(cli + ["download", "--to", "pretrained_models"])
         weights = Path("pretrained_models")
-    tiny = weights is None
-    if tiny:
-        weights = out / "tiny-weights"
-        print(f"no released weights found (./pretrained_models or $MAGICANIMATE_WEIGHTS): "
-              f"building tiny random weights in {weights}")
+    kind = "released"
+    if weights is None and not args.tiny and not WeightPaths.release_layout(MINI_WEIGHTS).problems():
+        kind, weights, size, steps = "mini", MINI_WEIGHTS, 128, 25
+        print("no released weights found (./pretrained_models or $MAGICANIMATE_WEIGHTS): using the mini model "
+              f"shipped with magicanimate ({weights}; 128 x 128, trained on synthetic people)")
+    elif weights is None:
+        kind, weights, size, steps = "tiny", out / "tiny-weights", 128, 5
+        print(f"{'--tiny' if args.tiny else 'no weights found'}: building tiny untrained random weights in {weights}")
         from magicanimate.weights.random import write_tiny_weights
 
         write_tiny_weights(weights)
-        size, steps = 128, 5
     elif torch.cuda.is_available():
         size, steps = 512, 25
     else:
         size, steps = 256, 10
         print("real weights on a CPU: using 256x256 and 10 steps to keep this under an hour")
 
-    reference, motion = out / "reference.png", out / "motion.mp4"
-    Image.fromarray(synthetic_reference((size, size))).save(reference)
-    write_video(motion, render_motion(args.frames, (size, size), seed=1), fps=25, overwrite=True)
-    print(f"wrote the inputs {reference} and {motion} ({args.frames} DensePose frames at 25 fps)")
+    truth = None
+    if kind == "mini":
+        reference, motion, truth = _synthetic_inputs(out, args.frames, size)
+        print(f"wrote the inputs {reference} and {motion}: a held-out synthetic person and motion "
+              f"({args.frames} DensePose frames at 25 fps; the true video is {out / 'ground_truth.mp4'})")
+    else:
+        reference, motion = out / "reference.png", out / "motion.mp4"
+        Image.fromarray(synthetic_reference((size, size))).save(reference)
+        write_video(motion, render_motion(args.frames, (size, size), seed=1), fps=25, overwrite=True)
+        print(f"wrote the inputs {reference} and {motion} ({args.frames} DensePose frames at 25 fps)")
 
-    result = out / "animation.mp4"
+    result, frames = out / "animation.mp4", out / "animation.npy"
+    extra = ["--save-array", str(frames)] if truth is not None else []
     _run(cli + ["animate", "--reference", str(reference), "--motion", str(motion), "--output", str(result),
-                "--weights", str(weights), "--size", str(size), "--steps", str(steps), "--grid", "--overwrite"])
+                "--weights", str(weights), "--size", str(size), "--steps", str(steps), "--grid", "--overwrite",
+                *extra])
     print(f"\nresult: {result} (and the side-by-side {result.with_name('animation.grid.mp4')})")
-    if tiny:
+    if truth is not None:
+        print(_score(frames, truth))
+    if kind == "tiny":
         print("NOTE: these weights are untrained random numbers, so the video is NOISE. The run shows the "
               "whole chain works; for real animations get the released weights: "
               "magicanimate download --to pretrained_models (see README).")
+    elif kind == "mini":
+        print("NOTE: the mini model is a 10.7 M-parameter MagicAnimate trained here on synthetic people; for "
+              "photographs get the released weights: magicanimate download --to pretrained_models (see README).")
     return 0
 
 

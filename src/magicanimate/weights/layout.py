@@ -29,6 +29,25 @@ LAYOUT_DIRS = {
 }
 
 
+# The mini model trained by `make mini-model` (docs/mini_model.md), shipped inside the package.
+MINI_WEIGHTS = Path(__file__).resolve().parents[1] / "mini_weights"
+NAMED_WEIGHTS = {"mini": MINI_WEIGHTS}
+
+
+def resolve_weights(value: str | Path) -> Path:
+    """A weights folder from ``--weights``: a name of ``NAMED_WEIGHTS`` ("mini") or a path.
+
+    A name wins over a folder of the same name only if no such folder exists here.
+    """
+    if isinstance(value, str) and value in NAMED_WEIGHTS and not Path(value).exists():
+        folder = NAMED_WEIGHTS[value]
+        if not folder.is_dir():
+            raise WeightsError(f"the {value} weights are not part of this installation (expected {folder}); "
+                               "build them with `make mini-model` (docs/mini_model.md)")
+        return folder
+    return Path(value)
+
+
 @dataclass(frozen=True)
 class WeightPaths:
     """Location of every component (folders in diffusers/transformers layout, one .ckpt file)."""
@@ -125,3 +144,35 @@ def hub_weight_paths(*, local_files_only: bool = False, cache_dir: str | Path | 
         controlnet=ma / "densepose_controlnet",
         temporal_attention=ma / "temporal_attention" / "temporal_attention.ckpt",
     )
+
+
+def released_weights_at_hand() -> Path | WeightPaths | None:
+    """The released weights if they are here without downloading: ``$MAGICANIMATE_WEIGHTS``,
+    ``./pretrained_models`` (complete release layouts), or the Hugging Face cache; else None."""
+    import os
+
+    for candidate in (os.environ.get("MAGICANIMATE_WEIGHTS"), "pretrained_models"):
+        if candidate and Path(candidate).is_dir() and not WeightPaths.release_layout(candidate).problems():
+            return Path(candidate)
+    try:
+        return hub_weight_paths(local_files_only=True)
+    except WeightsError:
+        return None
+
+
+def default_weights() -> tuple[str | None, str]:
+    """The weights a command uses when none are given, and a line saying which.
+
+    The released checkpoints when they are at hand (a folder, or None for the Hugging Face
+    cache); otherwise the mini model shipped in the package, which is NOT the released model.
+    """
+    found = released_weights_at_hand()
+    if isinstance(found, Path):
+        return str(found), f"using the released weights in {found}"
+    if found is not None:
+        return None, "using the released weights from the Hugging Face cache"
+    if MINI_WEIGHTS.is_dir():
+        return str(MINI_WEIGHTS), ("no released weights found (./pretrained_models, $MAGICANIMATE_WEIGHTS or the "
+                                   "Hugging Face cache): using the mini model shipped with magicanimate "
+                                   "(128 x 128, trained on synthetic people; docs/mini_model.md)")
+    return None, "no released weights found here: they will be downloaded from the Hugging Face Hub"

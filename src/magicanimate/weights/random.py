@@ -42,6 +42,7 @@ class ModelSize:
     text_layers: int
     text_heads: int
     attention_head_dim: int = 8  # SD 1.5 naming: the number of heads
+    sample_size: int = 64  # the UNet's latent size at the native resolution: 64 -> 512 x 512 pixels
 
     def unet_config(self) -> dict[str, Any]:
         """diffusers UNet2DConditionModel config (SD 1.5 key set)."""
@@ -51,7 +52,7 @@ class ModelSize:
             "cross_attention_dim": self.cross_attention_dim, "down_block_types": _DOWN, "downsample_padding": 1,
             "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
             "mid_block_scale_factor": 1, "norm_eps": 1e-5, "norm_num_groups": self.unet_groups, "out_channels": 4,
-            "sample_size": 64, "up_block_types": _UP,
+            "sample_size": self.sample_size, "up_block_types": _UP,
         }
 
     def controlnet_config(self) -> dict[str, Any]:
@@ -84,7 +85,7 @@ class ModelSize:
 TINY = ModelSize("tiny", (32, 32, 32, 32), 16, 32, (16, 16, 32, 32), (32, 32, 32, 32), 16, 32, 2, 4)
 # 128 x 128 pixels (16 x 16 latents) on a 2-core CPU: 10.7 M parameters, 20.4 MiB in float16.
 MINI = ModelSize("mini", (32, 64, 64, 64), 16, 32, (16, 16, 32, 32), (16, 32, 64, 64), 8, 32, 2, 4,
-                 attention_head_dim=4)
+                 attention_head_dim=4, sample_size=16)
 SMALL = ModelSize("small", (224, 448, 448, 448), 32, 64, (16, 32, 96, 256), (32, 64, 64, 64), 32, 64, 2, 4)
 SD15 = ModelSize("sd15", (320, 640, 1280, 1280), 32, 768, (16, 32, 96, 256), (128, 256, 512, 512), 32, 768, 12, 12)
 SIZES = {s.name: s for s in (TINY, MINI, SMALL, SD15)}

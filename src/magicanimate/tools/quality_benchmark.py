@@ -1,0 +1,224 @@
+"""``python -m magicanimate.bench --quality``: generation quality against exact ground truth.
+
+Held-out synthetic people (identities never trained on) doing held-out motions
+(``magicanimate.synthetic``): each video is generated from the person's reference frame and
+the sample's DensePose, and compared with the true appearance video. Every row runs on the
+same videos, so rows compare directly:
+
+- the model with faithful defaults (DDIM, 25 steps, overlap 4, shared noise);
+- baselines: copying the reference frame onto every frame, and untrained random weights of
+  the same size;
+- the paper's ablations: other weights (e.g. stage 1, no motion modules), no window fusion
+  (overlap 0), a new initial noise per segment;
+- the lossy modes (fewer steps with DPM-Solver++ / UniPC, DeepCache, other overlaps,
+  bfloat16 on the CPU), each against the ground truth.
+
+``real_motion_benchmark`` animates real people's DensePose motions (the release's demo
+motions) with a synthetic reference person, where no true video exists: the generated
+person's silhouette (against the reference's known scene) is compared with the motion's own
+person mask.
+
+Metrics per video, averaged over videos: L1 (0-1), PSNR, SSIM (``magicanimate.metrics``),
+silhouette IoU and part-colour error (``magicanimate.metrics.person``), the frame-to-frame
+change error over all pairs and at the seams of 16-frame segments
+(``magicanimate.metrics.temporal``), and seconds per video. Rows are cached per video under
+``--work-dir`` (JSON), so an interrupted run continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from magicanimate.metrics.frame_metrics import l1, psnr, ssim
+from magicanimate.metrics.person import part_colour_error, silhouette_iou
+from magicanimate.metrics.temporal import frame_change_error, seam_pairs
+from magicanimate.options import WINDOW, SampleOptions
+from magicanimate.synthetic.dataset import Sample, SampleSpec, make_reference, make_sample, split_specs
+
+METRICS = ("l1", "psnr", "ssim", "silhouette_iou", "part_colour_error", "temporal_error", "seam_error")
+Generate = Callable[[np.ndarray, Sample], np.ndarray]  # (reference, sample) -> frames (F, H, W, 3) in [0, 1]
+
+
+@dataclass(frozen=True)
+class QualityRow:
+    """One line of the benchmark: a name, what produced it, and how to generate a video."""
+
+    name: str
+    weights: str  # a label: "mini", "random", "stage 1", "-"
+    options: dict[str, Any] = field(default_factory=dict)  # SampleOptions overrides
+    dtype: str = "float32"
+
+
+def score(generated: np.ndarray, sample: Sample) -> dict[str, float]:
+    """Every metric of one generated video (F, H, W, 3) against its sample's ground truth."""
+    truth = sample.appearance
+    return {
+        "l1": l1(generated, truth),
+        "psnr": psnr(generated, truth),
+        "ssim": ssim(generated, truth),
+        "silhouette_iou": silhouette_iou(generated, sample.labels, background=sample.background),
+        "part_colour_error": part_colour_error(generated, truth, labels=sample.labels),
+        "temporal_error": frame_change_error(generated, truth),
+        "seam_error": frame_change_error(generated, truth, pairs=seam_pairs(len(truth), WINDOW)),
+    }
+
+
+def benchmark_specs(*, videos: int, frames: int, size: int) -> list[SampleSpec]:
+    """The held-out samples of the benchmark: ``videos`` identities x the held-out motions in turn."""
+    return split_specs("heldout", count=videos, num_frames=frames, size=(size, size))
+
+
+def copy_reference(reference: np.ndarray, sample: Sample) -> np.ndarray:
+    """The baseline that copies the reference frame onto every frame, floats in [0, 1]."""
+    return np.repeat(reference[None].astype(np.float32) / 255, len(sample.appearance), axis=0)
+
+
+def model_generator(model, row: QualityRow, *, seed: int) -> Generate:
+    """Generate with ``model`` and the row's options at the sample's size."""
+
+    def generate(reference: np.ndarray, sample: Sample) -> np.ndarray:
+        height, width = sample.appearance.shape[1:3]
+        options = SampleOptions(seed=seed, size=(width, height)).replace(**row.options)
+        return model.animate(reference, sample.densepose, options=options).frames
+
+    return generate
+
+
+def run_row(row: QualityRow, generate: Generate, specs: Iterable[SampleSpec], *, work_dir: Path | None,
+            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Scores of one row, averaged over the videos (per-video results cached as JSON in ``work_dir``)."""
+    per_video = []
+    for spec in specs:
+        cache = work_dir / _slug(row.name) / f"{spec.name}.json" if work_dir else None
+        if cache is not None and cache.is_file():
+            per_video.append(json.loads(cache.read_text()))
+            continue
+        sample = make_sample(spec)
+        reference, _ = make_reference(spec)
+        start = time.perf_counter()
+        generated = generate(reference, sample)
+        result = {"video": spec.name, "seconds": time.perf_counter() - start, **score(generated, sample)}
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(result))
+        per_video.append(result)
+        if progress:
+            progress(f"{row.name}: {spec.name} PSNR {result['psnr']:.2f} dB, IoU {result['silhouette_iou']:.3f} "
+                     f"({result['seconds']:.1f} s)")
+    means = {key: float(np.mean([v[key] for v in per_video])) for key in (*METRICS, "seconds")}
+    return {"name": row.name, "weights": row.weights, "options": row.options, "dtype": row.dtype,
+            "videos": len(per_video), **means, "per_video": per_video}
+
+
+def markdown_table(rows: list[dict[str, Any]], *, reference_seconds: float | None = None) -> str:
+    """The rows as a markdown table (speed-up relative to ``reference_seconds`` when given)."""
+    head = ("| row | PSNR (dB) | L1 | SSIM | silhouette IoU | part-colour error | temporal error | seam error "
+            "| s/video | speed-up |\n|---|---|---|---|---|---|---|---|---|---|")
+    lines = []
+    for r in rows:
+        speed = (f"{reference_seconds / r['seconds']:.2f}x" if reference_seconds and r["seconds"] > 0.01 else "–")
+        lines.append(f"| {r['name']} | {r['psnr']:.2f} | {r['l1']:.4f} | {r['ssim']:.3f} | {r['silhouette_iou']:.3f} "
+                     f"| {r['part_colour_error']:.1f} | {r['temporal_error']:.2f} | {r['seam_error']:.2f} "
+                     f"| {r['seconds']:.1f} | {speed} |")
+    return head + "\n" + "\n".join(lines)
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+
+
+def default_rows(*, steps: int, stage1_weights: bool) -> list[QualityRow]:
+    """The benchmark's rows (issue 12): the model, baselines, the paper's ablations and the lossy modes."""
+    fewer = max(1, steps // 2)
+    rows = [
+        QualityRow(f"model, faithful (DDIM {steps} steps, overlap 4)", "mini"),
+        QualityRow("copy the reference frame", "-"),
+        QualityRow("untrained random weights (mini size)", "random"),
+    ]
+    if stage1_weights:
+        rows.append(QualityRow("stage-1 weights (no motion modules)", "stage1"))
+    rows += [
+        QualityRow("no window fusion (overlap 0)", "mini", {"overlap": 0}),
+        QualityRow("initial noise per segment", "mini", {"noise": "per-segment"}),
+        QualityRow(f"DPM-Solver++ {fewer} steps", "mini", {"scheduler": "dpmsolver++", "steps": fewer}),
+        QualityRow(f"UniPC {fewer} steps", "mini", {"scheduler": "unipc", "steps": fewer}),
+        QualityRow("DeepCache interval 2", "mini", {"deep_cache": 2}),
+        QualityRow("DeepCache interval 3", "mini", {"deep_cache": 3}),
+        QualityRow("overlap 2", "mini", {"overlap": 2}),
+        QualityRow("overlap 8", "mini", {"overlap": 8}),
+        QualityRow("bfloat16 on the CPU", "mini", dtype="bfloat16"),
+    ]
+    return [QualityRow(r.name, r.weights, {"steps": steps, **r.options}, r.dtype) for r in rows]
+
+
+def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None = None, videos: int = 16,
+                      frames: int = 32, size: int | None = None, steps: int = 25, seed: int = 1,
+                      device: str = "cpu", only: Iterable[str] | None = None, work_dir: Path | None = None,
+                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every row (or those whose name contains one of ``only``) on the same held-out videos."""
+    import torch
+
+    from magicanimate.sampling.pipeline import MagicAnimate
+    from magicanimate.weights.random import SIZES, random_components
+
+    models: dict[tuple[str, str], Any] = {}
+
+    def model_for(row: QualityRow):
+        key = (row.weights, row.dtype)
+        if key not in models:
+            models.clear()  # one model in memory at a time
+            dtype = getattr(torch, row.dtype)
+            if row.weights == "random":
+                models[key] = MagicAnimate(random_components(SIZES["mini"], device=device, dtype=dtype),
+                                           device=device, dtype=dtype)
+            else:
+                folder = stage1_weights if row.weights == "stage1" else weights
+                models[key] = MagicAnimate.from_pretrained(folder, device=device, dtype=dtype)
+        return models[key]
+
+    rows = default_rows(steps=steps, stage1_weights=stage1_weights is not None)
+    if only:
+        wanted = [w.lower() for w in only]
+        rows = [r for r in rows if any(w in r.name.lower() for w in wanted)]
+    if size is None:
+        size = model_for(QualityRow("native size", "mini")).native_size
+    specs = benchmark_specs(videos=videos, frames=frames, size=size)
+    results = []
+    for row in rows:
+        generate = copy_reference if row.weights == "-" else model_generator(model_for(row), row, seed=seed)
+        results.append(run_row(row, generate, specs, work_dir=work_dir, progress=progress))
+    faithful = next((r for r in results if r["name"].startswith("model, faithful")), None)
+    return {"videos": videos, "frames": frames, "size": size, "steps": steps, "seed": seed, "rows": results,
+            "table": markdown_table(results, reference_seconds=faithful["seconds"] if faithful else None)}
+
+
+def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, steps: int = 25, seed: int = 1,
+                          progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Silhouette IoU of animations of real DensePose motions (first ``frames`` frames, model's native size)
+    against each motion's person mask, with held-out synthetic reference people (one per motion)."""
+    from magicanimate.io.video import read_motion
+    from magicanimate.metrics.person import motion_silhouette_iou
+    from magicanimate.synthetic.dataset import scene_for
+
+    size = model.native_size
+    rows = []
+    specs = split_specs("heldout", count=len(list(motions)), num_frames=1, size=(size, size))
+    for spec, path in zip(specs, motions):
+        motion = read_motion(path, max_frames=frames).frames
+        reference, _ = make_reference(spec)
+        start = time.perf_counter()
+        generated = model.animate(reference, motion, options=SampleOptions(seed=seed, steps=steps, size=size)).frames
+        seconds = time.perf_counter() - start
+        iou = motion_silhouette_iou(generated, motion, background=scene_for(spec))
+        rows.append({"motion": Path(path).name, "frames": len(motion), "identity": spec.identity,
+                     "silhouette_iou": iou, "seconds": seconds})
+        if progress:
+            progress(f"real motion {Path(path).name}: silhouette IoU {iou:.3f} ({seconds:.1f} s)")
+    return rows
