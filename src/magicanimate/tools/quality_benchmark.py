@@ -147,6 +147,7 @@ def default_rows(*, steps: int, stage1_weights: bool) -> list[QualityRow]:
     rows += [
         QualityRow("no window fusion (overlap 0)", "mini", {"overlap": 0}),
         QualityRow("initial noise per segment", "mini", {"noise": "per-segment"}),
+        QualityRow("guidance scale 3 (not lossy: another setting)", "mini", {"guidance_scale": 3.0}),
         QualityRow(f"DPM-Solver++ {fewer} steps", "mini", {"scheduler": "dpmsolver++", "steps": fewer}),
         QualityRow(f"UniPC {fewer} steps", "mini", {"scheduler": "unipc", "steps": fewer}),
         QualityRow("DeepCache interval 2", "mini", {"deep_cache": 2}),

@@ -1,0 +1,55 @@
+"""The quality benchmark's scoring and caching (issue 12), without a model."""
+
+import json
+
+import numpy as np
+import pytest
+
+from magicanimate.tools import quality_benchmark as qb
+
+
+def _specs():
+    return qb.benchmark_specs(videos=2, frames=18, size=64)
+
+
+def test_the_true_video_scores_perfectly_and_a_frozen_one_does_not():
+    spec = _specs()[0]
+    sample = qb.make_sample(spec)
+    perfect = qb.score(sample.appearance, sample)
+    assert perfect["l1"] == 0 and perfect["silhouette_iou"] == 1 and perfect["part_colour_error"] == 0
+    assert perfect["temporal_error"] == 0 and perfect["seam_error"] == 0 and perfect["ssim"] == pytest.approx(1)
+    frozen = qb.score(np.repeat(sample.appearance[:1], len(sample.appearance), axis=0), sample)
+    assert frozen["temporal_error"] > 0 and frozen["silhouette_iou"] < 1
+
+
+def test_rows_average_over_videos_and_a_rerun_reads_the_cache(tmp_path, monkeypatch):
+    row = qb.QualityRow("copy the reference frame", "-")
+    first = qb.run_row(row, qb.copy_reference, _specs(), work_dir=tmp_path)
+    assert first["videos"] == 2
+    assert first["psnr"] == pytest.approx(np.mean([v["psnr"] for v in first["per_video"]]))
+    cached = sorted((tmp_path / "copy_the_reference_frame").glob("*.json"))
+    assert len(cached) == 2 and json.loads(cached[0].read_text())["video"] == _specs()[0].name
+
+    def must_not_generate(*_):
+        raise AssertionError("generated again although cached")
+
+    monkeypatch.setattr(qb, "make_sample", must_not_generate)
+    again = qb.run_row(row, must_not_generate, _specs(), work_dir=tmp_path)
+    assert again["psnr"] == first["psnr"]
+
+
+def test_heldout_videos_are_heldout_identities_and_motions():
+    from magicanimate.synthetic.dataset import HELDOUT_IDENTITY_START
+    from magicanimate.synthetic.motion import HELDOUT_MOTIONS
+
+    specs = qb.benchmark_specs(videos=16, frames=32, size=128)
+    assert len(specs) == 16 and all(s.identity >= HELDOUT_IDENTITY_START for s in specs)
+    assert {s.motion for s in specs} == set(HELDOUT_MOTIONS) and all(s.num_frames == 32 for s in specs)
+
+
+def test_rows_cover_the_baselines_ablations_and_lossy_modes():
+    names = [r.name for r in qb.default_rows(steps=25, stage1_weights=True)]
+    for part in ("faithful", "copy the reference", "random weights", "stage-1", "overlap 0", "per segment",
+                 "DPM-Solver++ 12", "UniPC 12", "DeepCache interval 2", "DeepCache interval 3", "bfloat16"):
+        assert any(part in n for n in names), part
+    assert all(r.options["steps"] in (25, 12) for r in qb.default_rows(steps=25, stage1_weights=False))
