@@ -11,9 +11,11 @@ A claim is *stale*, and may be taken over, when
 * its heartbeat (mtime) is older than ``stale_after`` seconds (any host; default 600 s), or
 * it cannot be read (the claimer died between creating and writing it) and is older than that.
 
-Taking over renames the stale file to a unique name, checks that the renamed file is the one
-judged stale (same inode and content), and only then claims afresh with ``O_EXCL``; so of
-several processes taking over one stale claim, one wins. A holder can check with
+Taking over first creates ``OUTPUT.claim.takeover`` (``O_EXCL`` too), re-reads the claim,
+removes it only if it is still the file judged stale (same inode and content), drops the
+takeover lock and then claims afresh with ``O_EXCL``; so of several processes taking over one
+stale claim, one wins. (A takeover lock left by a process that died within those
+milliseconds is itself stale after its pid dies or 60 s.) A holder checks with
 ``Claim.held()`` that nobody took its claim over before writing its outputs.
 Hosts are compared by ``socket.gethostname()``; clocks of hosts sharing a filesystem must
 agree to well within ``stale_after``.
@@ -33,6 +35,8 @@ from pathlib import Path
 CLAIM_SUFFIX = ".claim"
 DEFAULT_STALE_AFTER = 600.0  # seconds without a heartbeat after which another host may take a claim over
 MAX_HEARTBEAT_EVERY = 30.0
+TAKEOVER_SUFFIX = ".takeover"  # CLAIM.takeover: held for the milliseconds of removing a stale claim
+TAKEOVER_STALE_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -152,7 +156,7 @@ def try_claim(output: str | Path, *, stale_after: float = DEFAULT_STALE_AFTER, h
     A stale claim (see the module docstring) is taken over.
     """
     path = claim_path(output)
-    for _ in range(5):  # a few rounds when others take over or release at the same moment
+    for _ in range(50):  # more rounds while others take over or release at the same moment
         claim = _create(path, stale_after=stale_after, heartbeat=heartbeat)
         if claim is not None:
             return claim
@@ -161,7 +165,7 @@ def try_claim(output: str | Path, *, stale_after: float = DEFAULT_STALE_AFTER, h
             continue  # released meanwhile: try again
         if not is_stale(info, stale_after=stale_after):
             return None
-        _remove_stale(info)
+        _remove_stale(info, stale_after=stale_after)
     return None
 
 
@@ -186,20 +190,37 @@ def _create(path: Path, *, stale_after: float, heartbeat: bool) -> Claim | None:
     return Claim(path, token, stale_after=stale_after, heartbeat=heartbeat)
 
 
-def _remove_stale(info: ClaimInfo) -> None:
-    """Remove the stale claim ``info`` unless someone replaced it since it was read."""
+def _remove_stale(info: ClaimInfo, *, stale_after: float) -> None:
+    """Remove the stale claim ``info``, holding ``CLAIM.takeover`` meanwhile, unless it was replaced since read."""
+    lock = info.path.with_name(info.path.name + TAKEOVER_SUFFIX)
+    takeover = _create(lock, stale_after=stale_after, heartbeat=False)
+    if takeover is None:  # another process is taking over; or died doing so
+        other = read_claim(lock)
+        if other is not None and is_stale(other, stale_after=min(stale_after, TAKEOVER_STALE_AFTER)):
+            _rename_away(other)
+        time.sleep(0.01)
+        return
+    try:
+        now = read_claim(info.path)
+        if now is not None and now.inode == info.inode and now.raw == info.raw:
+            os.unlink(info.path)  # nobody can replace it meanwhile: that needs the path gone or the takeover lock
+    finally:
+        takeover.release()
+
+
+def _rename_away(info: ClaimInfo) -> None:
+    """Remove the stale takeover lock ``info`` (renamed first; put back if it was not the one judged stale)."""
     tomb = info.path.with_name(f"{info.path.name}.stale-{uuid.uuid4().hex}")
     try:
         os.rename(info.path, tomb)
     except FileNotFoundError:
-        return  # another process took it over first
+        return
     moved = read_claim(tomb)
     if moved is not None and (moved.inode != info.inode or moved.raw != info.raw):
-        # Not the file judged stale: a fresh claim made in between. Put it back.
         try:
             os.link(tomb, info.path)
         except FileExistsError:
-            pass  # its holder will see with held() that the claim is lost
+            pass
     try:
         os.unlink(tomb)
     except FileNotFoundError:
