@@ -14,7 +14,7 @@ import pytest
 
 from magicanimate.runtime.distributed import assign_jobs
 from magicanimate.runtime.job_claims import (
-    claim_path, holder, is_stale, pid_alive, read_claim, try_claim,
+    claim_path, holder, is_stale, pid_alive, pid_namespace, read_claim, try_claim,
 )
 
 
@@ -25,9 +25,11 @@ def _dead_pid() -> int:
     return proc.pid
 
 
-def _plant(output, *, pid: int, host: str, age: float = 0.0, token: str = "planted") -> None:
+def _plant(output, *, pid: int, host: str, age: float = 0.0, token: str = "planted",
+           namespace: str | None = None) -> None:
     path = claim_path(output)
-    path.write_text(json.dumps({"pid": pid, "host": host, "started": time.time() - age, "token": token}))
+    path.write_text(json.dumps({"pid": pid, "host": host, "pid_namespace": namespace or pid_namespace(),
+                                "started": time.time() - age, "token": token}))
     os.utime(path, (time.time() - age, time.time() - age))
 
 
@@ -65,6 +67,9 @@ def test_a_live_claim_is_kept_until_its_heartbeat_is_old(tmp_path):
     assert try_claim(out) is None
     # another host: its pid means nothing here; only the heartbeat's age counts
     _plant(out, pid=_dead_pid(), host="elsewhere", age=5)
+    assert try_claim(out, stale_after=60) is None
+    # same hostname, another pid namespace (a container): its pids mean nothing here either
+    _plant(out, pid=_dead_pid(), host=socket.gethostname(), namespace="pid:[1]", age=5)
     assert try_claim(out, stale_after=60) is None
     _plant(out, pid=os.getpid(), host="elsewhere", age=120)
     claim = try_claim(out, stale_after=60)

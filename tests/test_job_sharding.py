@@ -23,7 +23,7 @@ from PIL import Image
 
 from conftest import TINY_WEIGHTS, require
 from goldens import case_a
-from magicanimate.runtime.job_claims import claim_path, read_claim
+from magicanimate.runtime.job_claims import claim_path, pid_namespace, read_claim
 
 FAST = ["--steps", "1", "--size", "64", "--quiet"]
 
@@ -99,6 +99,7 @@ def _writes(log: Path) -> Counter:
     return Counter(parts[3] for parts in _lines(log) if parts[2] == "wrote")
 
 
+@pytest.mark.slow
 def test_three_ranks_take_whole_jobs_and_split_only_when_jobs_are_few(tmp_path, inputs):
     require(TINY_WEIGHTS)
     many = tmp_path / "many"
@@ -133,6 +134,7 @@ def read_motion_frames(path: Path) -> np.ndarray:
     return read_motion(path).frames
 
 
+@pytest.mark.slow
 def test_two_concurrent_launches_never_run_a_job_twice(tmp_path, inputs):
     require(TINY_WEIGHTS)
     jobs = _jobs_file(tmp_path, inputs, ["short"] * 6)
@@ -155,8 +157,9 @@ def test_a_stale_claim_is_taken_over_and_a_live_one_respected(tmp_path, inputs, 
     dead.wait()
     host = socket.gethostname()
     claim_path(tmp_path / "out0.gif").write_text(json.dumps(
-        {"pid": dead.pid, "host": host, "started": time.time(), "token": "dead"}))
-    live = {"pid": os.getpid(), "host": host, "started": time.time(), "token": "live"}
+        {"pid": dead.pid, "host": host, "pid_namespace": pid_namespace(), "started": time.time(), "token": "dead"}))
+    live = {"pid": os.getpid(), "host": host, "pid_namespace": pid_namespace(), "started": time.time(),
+            "token": "live"}
     claim_path(tmp_path / "out1.gif").write_text(json.dumps(live))
     code = main(["animate", "--weights", str(require(TINY_WEIGHTS)), *FAST, "--jobs", str(jobs)])
     out = capsys.readouterr().out

@@ -7,7 +7,8 @@ seconds (at most 30 s). The claim is removed when the job ends, done or failed.
 
 A claim is *stale*, and may be taken over, when
 
-* it was made on this host and its pid is no longer alive (a killed launch), or
+* it was made on this host (same hostname and pid namespace) and its pid is no longer
+  alive (a killed launch), or
 * its heartbeat (mtime) is older than ``stale_after`` seconds (any host; default 600 s), or
 * it cannot be read (the claimer died between creating and writing it) and is older than that.
 
@@ -17,7 +18,7 @@ takeover lock and then claims afresh with ``O_EXCL``; so of several processes ta
 stale claim, one wins. (A takeover lock left by a process that died within those
 milliseconds is itself stale after its pid dies or 60 s.) A holder checks with
 ``Claim.held()`` that nobody took its claim over before writing its outputs.
-Hosts are compared by ``socket.gethostname()``; clocks of hosts sharing a filesystem must
+Hosts are compared by ``socket.gethostname()`` and the pid namespace; clocks of hosts sharing a filesystem must
 agree to well within ``stale_after``.
 """
 
@@ -49,6 +50,7 @@ class ClaimInfo:
     started: float | None
     token: str | None
     heartbeat: float
+    pid_namespace: str | None
     inode: int
     raw: bytes
 
@@ -78,10 +80,19 @@ def read_claim(path: str | Path) -> ClaimInfo | None:
         data = json.loads(raw.decode())
         pid, host = int(data["pid"]), str(data["host"])
         started, token = float(data["started"]), str(data["token"])
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
-        pid = host = started = token = None
+        namespace = data.get("pid_namespace")
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError, AttributeError):
+        pid = host = started = token = namespace = None
     return ClaimInfo(path=path, pid=pid, host=host, started=started, token=token, heartbeat=stat.st_mtime,
-                     inode=stat.st_ino, raw=raw)
+                     pid_namespace=namespace, inode=stat.st_ino, raw=raw)
+
+
+def pid_namespace() -> str | None:
+    """This process's pid namespace (Linux: ``pid:[inode]``), so containers sharing a hostname differ."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def pid_alive(pid: int) -> bool:
@@ -100,7 +111,8 @@ def pid_alive(pid: int) -> bool:
 def is_stale(info: ClaimInfo, *, stale_after: float = DEFAULT_STALE_AFTER, now: float | None = None) -> bool:
     """Whether ``info`` may be taken over: its process died on this host, or its heartbeat is too old."""
     now = time.time() if now is None else now
-    if info.pid is not None and info.host == socket.gethostname() and not pid_alive(info.pid):
+    here = info.host == socket.gethostname() and info.pid_namespace == pid_namespace()
+    if info.pid is not None and here and not pid_alive(info.pid):
         return True
     return now - info.heartbeat > stale_after
 
@@ -182,7 +194,8 @@ def _create(path: Path, *, stale_after: float, heartbeat: bool) -> Claim | None:
     except FileExistsError:
         return None
     try:
-        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time(), "token": token}
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "pid_namespace": pid_namespace(),
+                  "started": time.time(), "token": token}
         os.write(fd, json.dumps(record).encode())
         os.fsync(fd)
     finally:
