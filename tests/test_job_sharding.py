@@ -190,3 +190,30 @@ def test_a_killed_launch_is_resumed_by_another(tmp_path, inputs, capsys):
     assert code == 0 and "2 done, 0 skipped, 0 failed" in capsys.readouterr().out
     assert (tmp_path / "out0.gif").exists() and (tmp_path / "out1.gif").exists()
     assert not list(tmp_path.glob("*.claim*"))
+
+
+def test_a_job_whose_claim_was_taken_over_writes_nothing(tmp_path, inputs):
+    from magicanimate.cli.animate import ClaimLost, run_job
+    from magicanimate.cli.jobs import Job
+    from magicanimate.options import SampleOptions
+    from magicanimate.runtime.job_claims import try_claim
+    from goldens import tiny_model
+
+    out = tmp_path / "out.gif"
+    job = Job(reference=str(inputs["ref"]), motion=str(inputs["short"]), output=str(out),
+              options=SampleOptions().replace(steps=1, size="64"))
+    claim = try_claim(out, heartbeat=False)
+    claim_path(out).write_text(json.dumps({"pid": 1, "host": "elsewhere", "started": 0, "token": "theirs"}))
+    with pytest.raises(ClaimLost, match="taken over"):
+        run_job(tiny_model(), job, quiet=True, claim=claim)
+    assert not out.exists()
+    claim.release()
+    assert read_claim(claim_path(out)).token == "theirs"  # the new holder's claim stays
+
+
+def test_claim_timeout_must_be_positive(tmp_path, inputs, capsys):
+    from magicanimate.cli.main import main
+
+    jobs = _jobs_file(tmp_path, inputs, ["short"])
+    assert main(["animate", "--weights", str(TINY_WEIGHTS), *FAST, "--jobs", str(jobs), "--claim-timeout", "0"]) == 1
+    assert "--claim-timeout must be a positive" in capsys.readouterr().err

@@ -68,6 +68,8 @@ def _jobs_from_args(args: argparse.Namespace) -> list[Job | BadJob]:
     if args.jobs is not None:
         if any(getattr(args, n) for n in ("reference", "motion", "driving_video", "output")):
             raise InputError("give either --jobs or --reference/--motion/--output, not both")
+        if not args.claim_timeout > 0:
+            raise InputError(f"--claim-timeout must be a positive number of seconds, got {args.claim_timeout:g}")
         return read_jobs(args.jobs, defaults)
     missing = [f"--{n}" for n in ("reference", "output") if not getattr(args, n)]
     if not args.motion and not args.driving_video:

@@ -109,7 +109,7 @@ class Coordinator:
         import torch.distributed as dist
 
         box = [obj]
-        dist.broadcast_object_list(box, src=src, group=group or self.group)
+        dist.broadcast_object_list(box, src=src, group=group if group is not None else self.group)
         return box[0]
 
     def all_gather(self, obj: Any) -> list[Any]:
