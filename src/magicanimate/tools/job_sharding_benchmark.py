@@ -48,10 +48,12 @@ def make_jobs(folder: Path, *, jobs: int, frames: int, size: int) -> Path:
     return path
 
 
-def launch_command(*, ranks: int, jobs_file: Path, weights: Path, steps: int, size: int, port: int) -> list[str]:
-    """The torchrun command line of one launch."""
+def launch_command(*, ranks: int, jobs_file: Path, weights: Path, steps: int, size: int, port: int,
+                   logs: Path) -> list[str]:
+    """The torchrun command line of one launch (each rank's stdout and stderr in its own file under ``logs``)."""
     return [sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", str(ranks),
-            "--master_addr", "127.0.0.1", "--master_port", str(port), "-m", "magicanimate", "animate",
+            "--master_addr", "127.0.0.1", "--master_port", str(port), "--log-dir", str(logs), "--redirects", "3",
+            "-m", "magicanimate", "animate",
             "--weights", str(weights), "--jobs", str(jobs_file), "--steps", str(steps), "--size", str(size)]
 
 
@@ -62,19 +64,24 @@ def run_launch(*, ranks: int, jobs_file: Path, weights: Path, steps: int, size: 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    cmd = launch_command(ranks=ranks, jobs_file=jobs_file, weights=weights, steps=steps, size=size, port=port)
+    logs = jobs_file.parent / "logs"
+    cmd = launch_command(ranks=ranks, jobs_file=jobs_file, weights=weights, steps=steps, size=size, port=port,
+                         logs=logs)
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     wall = time.perf_counter() - start
-    lines = re.split(r"[\r\n]", proc.stderr)
+    stderr = "".join(p.read_text(errors="replace") for p in sorted(logs.rglob("stderr.log")))
+    stdout = "".join(p.read_text(errors="replace") for p in sorted(logs.rglob("stdout.log")))
+    lines = re.split(r"[\r\n]", stderr)  # one file per rank: no lines interleaved
     writes = Counter(Path(m.group(1)).name for line in lines if (m := WROTE.search(line.strip())))
     expected = sorted(json.loads(jobs_file.read_text()), key=lambda e: e["output"])
     missing = [e["output"] for e in expected if not (jobs_file.parent / e["output"]).exists()]
     if proc.returncode != 0:
-        sys.stderr.write(proc.stderr[-4000:])
-    job_seconds = sum(float(m.group(1)) for line in proc.stdout.splitlines() if (m := DONE.match(line.strip())))
-    return {"ranks": ranks, "wall_s": round(wall, 2), "job_s_sum": round(job_seconds, 2), "returncode": proc.returncode,
+        sys.stderr.write((proc.stderr + stderr)[-4000:])
+    job_seconds = sum(float(m.group(1)) for line in stdout.splitlines() if (m := DONE.match(line.strip())))
+    return {"ranks": ranks, "wall_s": round(wall, 2), "job_s_sum": round(job_seconds, 2),
+            "returncode": proc.returncode,
             "outputs": len(expected) - len(missing), "missing": missing,
             "written_once": len(writes) == len(expected) and set(writes.values()) == {1} and not missing,
             "writes": dict(sorted(writes.items()))}
