@@ -43,8 +43,8 @@ def add_animate_parser(subparsers) -> None:
     io.add_argument("--jobs", type=Path,
                     help="batch file (.yaml/.json/.csv) listing jobs; see README. Finished outputs are skipped; "
                          "each running job holds OUTPUT.claim, so launches sharing the file never run a job "
-                         "twice. Under torchrun each rank runs whole jobs; fewer jobs than ranks: the ranks "
-                         "left split the windows of long jobs")
+                         "twice. Under torchrun each rank runs whole jobs; only with fewer pending jobs than ranks "
+                         "is a long job (over 16 frames) split over several ranks")
     io.add_argument("--claim-timeout", type=float, default=DEFAULT_STALE_AFTER, metavar="SECONDS",
                     help="with --jobs: a claim whose heartbeat is older than this may be taken over "
                          "(default %(default)g; a claim of a dead process on the same host at once)")
