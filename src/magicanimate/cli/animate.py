@@ -18,7 +18,8 @@ from magicanimate.cli.outputs import (
     JobPaths, check_job_outputs, clashes_between_jobs, extracted_motion_path, job_paths,
 )
 from magicanimate.errors import InputError, MagicAnimateError
-from magicanimate.options import DEFAULT_FPS
+from magicanimate.options import DEFAULT_FPS, WINDOW
+from magicanimate.runtime.job_claims import DEFAULT_STALE_AFTER
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,14 @@ def add_animate_parser(subparsers) -> None:
     io.add_argument("--no-align", dest="align", action="store_false",
                     help="with --driving-video: keep the extracted motion as it is (no fit to the reference)")
     io.add_argument("--output", help="result: .mp4 (H.264), .webm, .gif, or a folder for numbered PNGs")
-    io.add_argument("--jobs", type=Path, help="batch file (.yaml/.json/.csv) listing jobs; see README")
+    io.add_argument("--jobs", type=Path,
+                    help="batch file (.yaml/.json/.csv) listing jobs; see README. Finished outputs are skipped; "
+                         "each running job holds OUTPUT.claim, so launches sharing the file never run a job "
+                         "twice. Under torchrun each rank runs whole jobs; only with fewer pending jobs than ranks "
+                         "is a long job (over 16 frames) split over several ranks")
+    io.add_argument("--claim-timeout", type=float, default=DEFAULT_STALE_AFTER, metavar="SECONDS",
+                    help="with --jobs: a claim whose heartbeat is older than this may be taken over "
+                         "(default %(default)g; a claim of a dead process on the same host at once)")
     io.add_argument("--grid", nargs="?", const="auto", default=None, metavar="PATH",
                     help="also write reference | motion | result side by side (default path: OUTPUT with '.grid')")
     io.add_argument("--save-array", metavar="OUT.npy", help="also save the float32 frames (F, H, W, 3) in [0, 1]")
@@ -61,6 +69,8 @@ def _jobs_from_args(args: argparse.Namespace) -> list[Job | BadJob]:
     if args.jobs is not None:
         if any(getattr(args, n) for n in ("reference", "motion", "driving_video", "output")):
             raise InputError("give either --jobs or --reference/--motion/--output, not both")
+        if not args.claim_timeout > 0:
+            raise InputError(f"--claim-timeout must be a positive number of seconds, got {args.claim_timeout:g}")
         return read_jobs(args.jobs, defaults)
     missing = [f"--{n}" for n in ("reference", "output") if not getattr(args, n)]
     if not args.motion and not args.driving_video:
@@ -124,8 +134,11 @@ class _Progress:
 
 
 def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None,
-            extraction: MotionExtraction | None = None) -> Path:
-    """Run one job with a loaded model; writes its outputs atomically (rank 0 only under torchrun)."""
+            extraction: MotionExtraction | None = None, claim=None) -> Path:
+    """Run one job with a loaded model; writes its outputs atomically (rank 0 of its split only).
+
+    With a ``claim`` (``runtime.job_claims.Claim``), nothing is written once the claim was taken over.
+    """
     from magicanimate.io.image import load_image
     from magicanimate.io.video import check_output, make_grid, save_array, write_video
     from magicanimate.runtime.distributed import WindowSplit
@@ -161,6 +174,8 @@ def run_job(model, job: Job, *, quiet: bool, label: str = "", split=None,
         progress.close()
     if split.rank != 0:
         return Path(job.output)  # every rank holds the result; one writes it
+    if claim is not None and not claim.held():
+        raise ClaimLost(f"the claim {claim.path} was taken over by another launch; not writing {job.output}")
     fps = result.fps or opts.fps or DEFAULT_FPS
     if result.fps is None and opts.fps is None:
         say(quiet, f"{label}the motion has no frame rate; writing at {DEFAULT_FPS:g} fps (set --fps)")
@@ -235,32 +250,114 @@ def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, 
     return status
 
 
+class ClaimLost(MagicAnimateError):
+    """Another launch took this job's claim over while it ran (its heartbeat stopped for too long)."""
+
+
+def job_is_long(job: Job) -> bool:
+    """Whether the job's motion is longer than one window (worth splitting over ranks); unknown counts as long."""
+    import numpy as np
+
+    from magicanimate.io.video import declared_frame_count, frame_files
+
+    source = Path(job.motion or job.driving_video or "")
+    try:
+        if source.is_dir():
+            total = len(frame_files(source))
+        elif source.suffix.lower() == ".npy":
+            total = int(np.load(source, mmap_mode="r", allow_pickle=False).shape[0])
+        else:
+            total = declared_frame_count(source)
+    except Exception:
+        return True
+    if total is None:
+        return True
+    frames = max(total - job.options.start, 0)
+    if job.options.max_frames is not None:
+        frames = min(frames, job.options.max_frames)
+    return frames > WINDOW
+
+
 def run_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> int:
-    """Run every job; skip those whose output exists; report failures and go on."""
-    status = plan_batch(jobs, args)
-    for i, (state, why) in sorted(status.items()):
-        if state == "failed":
-            print(f"[{i + 1}/{len(jobs)}] error: {why}", file=sys.stderr)
+    """Run every job; skip those whose output exists or that another launch claims; report failures and go on.
+
+    Under torchrun, rank 0 plans and every rank gets whole jobs (``runtime.distributed.assign_jobs``);
+    with fewer pending jobs than ranks, long jobs get groups of ranks that split their windows.
+    """
+    from magicanimate.runtime.distributed import Coordinator, assign_jobs, split_from_environment
+
+    world = split_from_environment()
+    coordinator = Coordinator(world)
+    plan = None
+    if world.rank == 0:
+        status = plan_batch(jobs, args)
+        pending = [i for i in range(len(jobs)) if i not in status]
+        few = world.world_size > 1 and len(pending) < world.world_size
+        long_jobs = [job_is_long(jobs[i]) if few else False for i in pending]
+        plan = (status, pending, assign_jobs(long_jobs, world.world_size))
+    status, pending, ranks_of = coordinator.broadcast(plan)
+    if world.rank == 0:
+        for i, (state, why) in sorted(status.items()):
+            if state == "failed":
+                print(f"[{i + 1}/{len(jobs)}] error: {why}", file=sys.stderr)
+    else:
+        for job in jobs:  # plan_batch did this on rank 0
+            if isinstance(job, Job):
+                job.overwrite = job.overwrite and args.overwrite
+    splits = [coordinator.split_for(ranks) for ranks in ranks_of]  # every rank, every job, in order
+    where = f"rank {world.rank} " if world.world_size > 1 else ""
     models = ModelCache(args.weights, args.device, quiet=args.quiet)
     extraction = MotionExtraction(args)
-    for i, job in enumerate(jobs):
-        if i in status:
+    mine: dict[int, tuple[str, str]] = {}
+    for i, ranks, (split, control) in zip(pending, ranks_of, splits):
+        if split is None:
             continue
-        label = f"[{i + 1}/{len(jobs)}] "
-        start = time.perf_counter()
-        try:
-            run_job(models.get(job.options), job, quiet=args.quiet, label=label, extraction=extraction)
-            status[i] = ("done", f"{time.perf_counter() - start:.1f} s")
-        except KeyboardInterrupt:
-            raise
-        except Exception as err:  # one bad job must not stop the batch
-            if getattr(args, "verbose", False):
-                log.exception("job %d failed", i + 1)
-            message = str(err) if isinstance(err, MagicAnimateError) else f"{type(err).__name__}: {err}"
-            status[i] = ("failed", message)
-            print(f"{label}error: {message}", file=sys.stderr)
-    print(summary_table(jobs, status))
+        label = f"{where}[{i + 1}/{len(jobs)}] "
+        result = _run_claimed(jobs[i], args, models=models, extraction=extraction, label=label, split=split,
+                              control=control, leader=ranks[0], coordinator=coordinator)
+        if split.rank == 0:
+            mine[i] = result
+    for part in coordinator.all_gather(mine):
+        status.update(part)
+    if world.rank == 0:
+        print(summary_table(jobs, status))
     return 1 if any(s == "failed" for s, _ in status.values()) else 0
+
+
+def _run_claimed(job: Job, args: argparse.Namespace, *, models: ModelCache, extraction: MotionExtraction,
+                 label: str, split, control, leader: int, coordinator) -> tuple[str, str]:
+    """Claim ``job`` (its group's first rank), run it unless claimed elsewhere or done meanwhile: (status, why)."""
+    from magicanimate.runtime.job_claims import holder, try_claim
+
+    claim, decision = None, None
+    if split.rank == 0:
+        claim = try_claim(job.output, stale_after=args.claim_timeout)
+        if claim is None:
+            who = holder(job.output)
+            decision = ("skipped", f"claimed by {who.describe() if who else 'another launch'}")
+        elif Path(job.output).exists() and not job.overwrite:
+            claim.release()  # finished by another launch since the plan
+            claim, decision = None, ("skipped", "output exists")
+    if control is not None:
+        decision = coordinator.broadcast(decision, src=leader, group=control)
+    if decision is not None:
+        if not args.quiet and split.rank == 0:
+            print(f"{label}{decision[0]}: {decision[1]}", file=sys.stderr)
+        return decision
+    start = time.perf_counter()
+    try:
+        run_job(models.get(job.options), job, quiet=args.quiet, label=label, split=split, extraction=extraction,
+                claim=claim)
+        return "done", f"{time.perf_counter() - start:.1f} s"
+    except Exception as err:  # one bad job must not stop the batch
+        if getattr(args, "verbose", False):
+            log.exception("job %s failed", job.output)
+        message = str(err) if isinstance(err, MagicAnimateError) else f"{type(err).__name__}: {err}"
+        print(f"{label}error: {message}", file=sys.stderr)
+        return "failed", message
+    finally:
+        if claim is not None:
+            claim.release()
 
 
 def summary_table(jobs: list[Job | BadJob], status: dict[int, tuple[str, str]]) -> str:
