@@ -214,7 +214,8 @@ class SampleOptions:
                        parse=whole(minimum=SEED_RANGE[0], maximum=SEED_RANGE[1]), call=True,
                        app=AppControl("number", "Seed", "seed"))
     size: str | int | tuple[int, int] = option(
-        "512", "N (square, default 512) or WxH, multiples of 8", group="sampling", parse=size_text, call=True,
+        "512", "output N (square, default 512) or WxH, multiples of 8; refused before loading when its "
+        "estimated peak memory exceeds the device's", group="sampling", parse=size_text, call=True,
         app=AppControl("text", "Size (N or WxH)", "size"))
     fit: str = option("stretch", "how inputs map onto the size: stretch (release), pad, crop (default stretch)",
                       group="sampling", parse=one_of(FIT_MODES), choices=FIT_MODES, call=True,

@@ -25,6 +25,7 @@ from magicanimate.errors import InputError, MagicAnimateError
 from magicanimate.io.image import load_image
 from magicanimate.io.video import Motion, make_grid, read_motion, write_video
 from magicanimate.options import DEFAULT_FPS, SampleOptions, iter_options
+from magicanimate.sampling.memory_limit import SizeLimit
 from magicanimate.sampling.sampler import Progress
 from magicanimate.synthetic.simple_person import render_motion, synthetic_reference
 
@@ -120,11 +121,14 @@ class ExtractionResult:
 
 
 class Animator:
-    """Runs one generation at a time with a loaded model and writes its videos to ``output_dir``."""
+    """Runs one generation at a time with a loaded model and writes its videos to ``output_dir``.
+
+    ``size_limit``: sizes whose estimated peak memory exceeds the device's are refused.
+    """
 
     def __init__(self, model: Any, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
                  max_frames: int = DEFAULT_MAX_FRAMES, output_dir: str | os.PathLike | None = None,
-                 densepose_weights: str | os.PathLike | None = None):
+                 densepose_weights: str | os.PathLike | None = None, size_limit: SizeLimit | None = None):
         if max_upload_mb <= 0 or max_frames < 1:
             raise InputError(f"limits must be positive, got max_upload_mb={max_upload_mb}, max_frames={max_frames}")
         self.model = model
@@ -138,6 +142,7 @@ class Animator:
         self._runs = 0
         self.densepose_weights = densepose_weights  # None: the cached download, loaded on first use
         self._extractor = None
+        self.size_limit = size_limit  # None: sizes are not checked against the device's memory
 
     def __call__(
         self,
@@ -156,6 +161,8 @@ class Animator:
         if unknown:
             raise InputError(f"the page has no options {unknown}")
         options = SampleOptions.from_mapping(values)
+        if self.size_limit is not None:
+            self.size_limit.check(options.size, flag="size")  # estimated; before reading any upload
         reference_file = check_upload(reference, what="reference image", max_upload_mb=self.max_upload_mb)
         motion_file = check_upload(motion, what="motion video", max_upload_mb=self.max_upload_mb)
         image = load_image(reference_file)

@@ -47,6 +47,7 @@ from magicanimate.app.service import (  # noqa: E402
 )
 from magicanimate.errors import InputError, MagicAnimateError  # noqa: E402
 from magicanimate.options import option_defaults, option_specs  # noqa: E402
+from magicanimate.sampling.memory_limit import SizeLimit  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -144,10 +145,14 @@ def build_app(
     output_dir: str | os.PathLike | None = None,
     title: str = "MagicAnimate",
     densepose_weights: str | os.PathLike | None = None,
+    size_limit: SizeLimit | None = None,
 ) -> gr.Blocks:
-    """The Gradio page around a loaded model; ``examples=None`` draws the built-in ones, ``()`` shows none."""
+    """The Gradio page around a loaded model; ``examples=None`` draws the built-in ones, ``()`` shows none.
+
+    ``size_limit`` (``magicanimate.sampling.memory_limit``): refuse sizes the device cannot hold.
+    """
     animator = Animator(model, max_upload_mb=max_upload_mb, max_frames=max_frames, output_dir=output_dir,
-                        densepose_weights=densepose_weights)
+                        densepose_weights=densepose_weights, size_limit=size_limit)
     rows = default_examples() if examples is None else [tuple(map(str, row)) for row in examples]
     animate = make_handler(animator)
     extract = make_extract_handler(animator)

@@ -13,7 +13,7 @@ from magicanimate.cli.extract_motion import (
     add_extraction_flags, check_densepose_weights_file, check_extraction_flags, extract_labels, load_extractor,
 )
 from magicanimate.cli.jobs import BadJob, Job, grid_path, read_jobs
-from magicanimate.cli.loading import ModelCache, load_model, say
+from magicanimate.cli.loading import ModelCache, check_size_fits, load_model, say
 from magicanimate.cli.outputs import (
     JobPaths, check_job_outputs, clashes_between_jobs, extracted_motion_path, job_paths,
 )
@@ -188,6 +188,7 @@ def run_animate(args: argparse.Namespace) -> int:
         check_job_outputs(job, job_paths(job, weights=args.weights))
         if job.driving_video:
             check_densepose_weights_file(args)
+        check_size_fits(job.options, weights=args.weights, device=args.device)  # estimated: no weights read
         from magicanimate.runtime.distributed import split_from_environment
 
         split = split_from_environment()
@@ -200,8 +201,8 @@ def run_animate(args: argparse.Namespace) -> int:
 def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, tuple[str, str]]:
     """The jobs that will not run, found before loading anything: (status, why) by index.
 
-    Invalid entries, outputs that clash with an input or with another job's output, and
-    outputs that cannot be written fail; existing outputs are skipped (a re-run resumes).
+    Invalid entries, sizes that need more memory than the device has (estimated), outputs
+    that clash with an input or with another job's output, and outputs that cannot be written fail; existing outputs are skipped (a re-run resumes).
     A job's ``overwrite: true`` counts only with ``--overwrite`` on the command line.
     """
     from magicanimate.io.image import check_image_file
@@ -226,6 +227,7 @@ def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, 
                 check_job_outputs(jobs[i], job_path)
                 if jobs[i].driving_video:
                     check_densepose_weights_file(args)
+                check_size_fits(jobs[i].options, weights=args.weights, device=args.device, flag="size")
             except MagicAnimateError as err:
                 status[i] = ("failed", str(err))
     indices = sorted(paths)

@@ -77,12 +77,14 @@ def run_app(args: argparse.Namespace) -> int:
         if (err.name or "").split(".")[0] != "gradio":
             raise
         raise InputError("the web app needs gradio: pip install 'magicanimate[app]'") from None
-    from magicanimate.cli.loading import load_model
+    from magicanimate.cli.loading import load_model, size_limit_for
+    from magicanimate.options import SampleOptions
 
     check_port_free(args.host, args.port)  # before spending minutes on the weights
+    limit = size_limit_for(args.weights, args.device, SampleOptions(dtype=args.dtype))  # the page's size box
     model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet)
     demo = build_app(model, max_upload_mb=args.max_upload_mb, max_frames=args.max_frames,
-                     densepose_weights=args.densepose_weights)
+                     densepose_weights=args.densepose_weights, size_limit=limit)
     if not args.quiet:
         print(f"serving on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
     launch_app(demo, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, quiet=args.quiet)
