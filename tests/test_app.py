@@ -162,6 +162,8 @@ def test_handler_animates_at_the_motion_fps_and_reports_progress(tmp_path, input
     fractions = [f for f, _ in calls]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(desc.startswith("Denoising") for _, desc in calls)
+    assert ("Decoding 0/10 frames" in [desc for _, desc in calls]  # said before the first chunk's seconds
+            and [desc for _, desc in calls][-1] == "Decoding 10/10 frames")
     assert Path(video).parent.parent == tmp_path
 
 

@@ -103,3 +103,9 @@ def test_bad_inputs_are_input_errors(model, reference, motion, tmp_path):
         model(tmp_path / "missing.png", motion, size=64)
     with pytest.raises(InputError, match="steps"):
         model(reference, motion, steps=0, size=64)
+
+
+def test_decode_progress_starts_at_zero_and_follows_the_chunks(model, reference):
+    events = []
+    model(reference, case_a("control")[:5], steps=1, size=64, decode_chunk=2, progress=events.append)
+    assert [(e.done, e.total) for e in events if e.stage == "decode"] == [(0, 5), (2, 5), (4, 5), (5, 5)]

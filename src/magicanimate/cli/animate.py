@@ -97,24 +97,23 @@ class MotionExtraction:
 
 
 class _Progress:
-    """A tqdm bar over denoising steps x windows, and a line for decoding."""
+    """tqdm bars on stderr: denoising (steps x windows), then decoding (frames)."""
 
     def __init__(self, quiet: bool, label: str):
-        self.quiet, self.label, self.bar = quiet, label, None
+        self.quiet, self.label, self.bar, self.stage = quiet, label, None, None
 
     def __call__(self, event) -> None:
-        if self.quiet:
+        if self.quiet or event.stage not in ("denoise", "decode"):
             return
-        if event.stage == "denoise":
-            if self.bar is None:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=event.total, desc=f"{self.label} denoising", unit="window",
-                                file=sys.stderr, dynamic_ncols=True)
-            self.bar.update(event.done - self.bar.n)
-        elif event.stage == "decode" and event.done == event.total:
+        if event.stage != self.stage:
             self.close()
-            print(f"{self.label} decoded {event.total} frames", file=sys.stderr)
+            from tqdm import tqdm
+
+            what, unit = ("denoising", "window") if event.stage == "denoise" else ("decoding", "frame")
+            self.bar = tqdm(total=event.total, desc=f"{self.label} {what}", unit=unit, file=sys.stderr,
+                            dynamic_ncols=True)
+            self.stage = event.stage
+        self.bar.update(event.done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:

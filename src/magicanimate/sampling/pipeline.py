@@ -181,8 +181,13 @@ class MagicAnimate:
 
     def decode(self, latents: torch.Tensor, *, chunk: int = 8,
                progress: ProgressCallback | None = None) -> np.ndarray:
-        """Latents (1, 4, F, h, w) -> float32 frames (F, H, W, 3) in [0, 1], ``chunk`` frames at a time."""
+        """Latents (1, 4, F, h, w) -> float32 frames (F, H, W, 3) in [0, 1], ``chunk`` frames at a time.
+
+        ``progress`` gets ``Progress("decode", done, F)`` before the first chunk and after each one.
+        """
         frames = rearrange(latents * (1 / VAE_SCALE), "1 c f h w -> f c h w")
+        if progress:
+            progress(Progress("decode", 0, frames.shape[0]))  # said at once: the first chunk takes seconds
         out = []
         for start in range(0, frames.shape[0], chunk):
             with torch.no_grad():
