@@ -220,3 +220,12 @@ def test_progress_shows_the_decode_after_the_denoising(tmp_path, inputs, capsys)
     denoise, decode0, decode5, wrote = (err.index("animate denoising"), err.index("animate decoding:   0%"),
                                         err.index("5/5 [", err.index("animate decoding")), err.index("wrote "))
     assert denoise < decode0 < decode5 < wrote, err  # (tqdm skips the updates in between on a fast run)
+
+
+def test_fit_pad_output_is_exactly_the_size(tmp_path, inputs):
+    """Square inputs, --fit pad --size 64x48: a 64 wide, 48 high video (not 48x48 cropped back to square)."""
+    out = tmp_path / "pad.mp4"
+    assert animate("--reference", str(inputs["ref.png"]), "--motion", str(inputs["motion.npy"]), "--output", str(out),
+                   "--size", "64x48", "--fit", "pad") == 0
+    info = probe_video(out)
+    assert (info["frames"], info["width"], info["height"]) == (5, 64, 48)

@@ -217,7 +217,8 @@ class SampleOptions:
         "512", "output N (square, default 512) or WxH, multiples of 8; refused before loading when its "
         "estimated peak memory exceeds the device's", group="sampling", parse=size_text, call=True,
         app=AppControl("text", "Size (N or WxH)", "size"))
-    fit: str = option("stretch", "how inputs map onto the size: stretch (release), pad, crop (default stretch)",
+    fit: str = option("stretch", "how inputs of another aspect map onto the size (the output is the size in every mode): "
+                                 "stretch (release), pad (letterbox), crop (default stretch)",
                       group="sampling", parse=one_of(FIT_MODES), choices=FIT_MODES, call=True,
                       app=AppControl("dropdown", "Fit", "fit"))
     # lossy fast modes
