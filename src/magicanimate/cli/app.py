@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 
 from magicanimate.cli.arguments import positive_int
 from magicanimate.errors import InputError
@@ -85,7 +84,5 @@ def run_app(args: argparse.Namespace) -> int:
     model = load_model(args.weights, args.device, args.dtype, quiet=args.quiet)
     demo = build_app(model, max_upload_mb=args.max_upload_mb, max_frames=args.max_frames,
                      densepose_weights=args.densepose_weights, size_limit=limit)
-    if not args.quiet:
-        print(f"serving on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
     launch_app(demo, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, quiet=args.quiet)
     return 0
