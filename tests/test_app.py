@@ -162,6 +162,8 @@ def test_handler_animates_at_the_motion_fps_and_reports_progress(tmp_path, input
     fractions = [f for f, _ in calls]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
     assert any(desc.startswith("Denoising") for _, desc in calls)
+    assert ("Decoding 0/10 frames" in [desc for _, desc in calls]  # said before the first chunk's seconds
+            and [desc for _, desc in calls][-1] == "Decoding 10/10 frames")
     assert Path(video).parent.parent == tmp_path
 
 
@@ -220,6 +222,53 @@ def test_launch_app_serves_on_loopback_with_the_upload_limit(tmp_path):
         assert post_upload(url, 4 * MB) == 413  # Gradio's upload route enforces the limit
     finally:
         demo.close()
+
+
+def test_uploads_of_the_wrong_kind_are_refused_in_our_words(tmp_path, inputs):
+    """A text file as the reference or the motion: our message, without the server's folder."""
+    reference, short, _ = inputs
+    notes = tmp_path / "uploads" / "notes.txt"
+    notes.parent.mkdir()
+    notes.write_text("not a picture, not a video\n")
+    animator = Animator(NoModel(), output_dir=tmp_path / "runs")
+    cases = [((notes, short), "the reference image upload 'notes.txt' is not an image: upload a PNG, JPEG, WebP or "
+                              "BMP picture"),
+             ((reference, notes), "the motion video upload 'notes.txt' is not a video this app can read: upload an "
+                                  "mp4, webm, mov, mkv or avi video"),
+             ((reference, reference), "the motion video upload 'reference.png' is a single image: upload an mp4, "
+                                      "webm, mov, mkv or avi video")]
+    for (ref, motion), message in cases:
+        with pytest.raises(InputError) as err:
+            animator(ref, motion)
+        assert str(err.value) == message
+
+
+def test_served_page_refuses_wrong_uploads_with_one_log_line_and_no_traceback(tmp_path, inputs, capfd, caplog):
+    """Through Gradio's queue, as the page sends them: our message to the client, one warning in the log."""
+    from gradio_client import Client, handle_file
+
+    reference, short, _ = inputs
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a picture, not a video\n")
+    demo = build_app(NoModel(), examples=(), output_dir=tmp_path / "runs")
+    port = free_port()
+    url = launch_app(demo, port=port, block=False, quiet=False)
+    try:
+        client = Client(url, verbose=False)
+        for ref, motion, message in ((notes, short, "the reference image upload 'notes.txt' is not an image"),
+                                     (reference, notes, "the motion video upload 'notes.txt' is not a video")):
+            with pytest.raises(Exception, match=message) as err:
+                client.predict(handle_file(str(ref)), handle_file(str(motion)), 2, 7.5, 1, "64", "stretch",
+                               api_name="/animate")
+            assert "gradio" not in str(err.value).lower() and str(tmp_path) not in str(err.value)
+    finally:
+        demo.close()
+    printed = capfd.readouterr()
+    server_log = printed.out + printed.err
+    assert "Traceback" not in server_log and "share=True" not in server_log, server_log
+    assert f"serving on http://127.0.0.1:{port}/" in server_log
+    refusals = [r.getMessage() for r in caplog.records if r.name == "magicanimate.app.ui"]
+    assert len(refusals) == 2 and all(m.startswith("animation refused: the ") for m in refusals), refusals
 
 
 def post_upload(url: str, num_bytes: int) -> int:
@@ -288,6 +337,7 @@ def test_cli_app_serves_until_interrupted(tiny_weights, tmp_path):
             output, _ = server.communicate()
     assert server.returncode in (0, 130), output
     assert f"serving on http://127.0.0.1:{port}" in output and "loading weights" in output
+    assert "share=True" not in output and "Running on local URL" not in output, output  # Gradio's banner
 
 
 def test_cli_app_refuses_a_busy_port_before_loading(tmp_path):

@@ -207,3 +207,25 @@ def test_out_of_memory_names_the_options_that_help(tmp_path, inputs, monkeypatch
     err = capsys.readouterr().err
     assert code == 1 and "out of memory" in err and "--size" in err and "Traceback" not in err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_progress_shows_the_decode_after_the_denoising(tmp_path, inputs, capsys):
+    """The VAE decode gets its own bar, shown at once (0/5) and filled per chunk (5/5) before the output is written."""
+    out = tmp_path / "p.mp4"
+    code = main(["animate", "--weights", str(require(TINY_WEIGHTS)), "--steps", "1", "--size", "64",
+                 "--decode-chunk", "2", "--reference", str(inputs["ref.png"]), "--motion", str(inputs["motion.npy"]),
+                 "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    denoise, decode0, decode5, wrote = (err.index("animate denoising"), err.index("animate decoding:   0%"),
+                                        err.index("5/5 [", err.index("animate decoding")), err.index("wrote "))
+    assert denoise < decode0 < decode5 < wrote, err  # (tqdm skips the updates in between on a fast run)
+
+
+def test_fit_pad_output_is_exactly_the_size(tmp_path, inputs):
+    """Square inputs, --fit pad --size 64x48: a 64 wide, 48 high video (not 48x48 cropped back to square)."""
+    out = tmp_path / "pad.mp4"
+    assert animate("--reference", str(inputs["ref.png"]), "--motion", str(inputs["motion.npy"]), "--output", str(out),
+                   "--size", "64x48", "--fit", "pad") == 0
+    info = probe_video(out)
+    assert (info["frames"], info["width"], info["height"]) == (5, 64, 48)

@@ -103,3 +103,18 @@ def test_bad_inputs_are_input_errors(model, reference, motion, tmp_path):
         model(tmp_path / "missing.png", motion, size=64)
     with pytest.raises(InputError, match="steps"):
         model(reference, motion, steps=0, size=64)
+
+
+def test_decode_progress_starts_at_zero_and_follows_the_chunks(model, reference):
+    events = []
+    model(reference, case_a("control")[:5], steps=1, size=64, decode_chunk=2, progress=events.append)
+    assert [(e.done, e.total) for e in events if e.stage == "decode"] == [(0, 5), (2, 5), (4, 5), (5, 5)]
+
+
+@pytest.mark.parametrize("fit", ["pad", "crop", "stretch"])
+def test_size_is_the_output_size_in_every_fit_mode(model, fit):
+    """Square 64x64 inputs at --size 64x48: (F, 48, 64, 3) frames. With pad the old crop-back gave 48x48:
+    a 85x64 canvas (64 * 64/48 = 85.3), the input at x 10..74, scaled by 64/85 to x 8..56."""
+    square = case_a("source_image")[:64, :64]
+    result = model(square, case_a("control")[:3, :64, :64], steps=1, size=(64, 48), fit=fit)
+    assert result.frames.shape == (3, 48, 64, 3)

@@ -216,10 +216,12 @@ class SampleOptions:
                        parse=whole(minimum=SEED_RANGE[0], maximum=SEED_RANGE[1]), call=True,
                        app=AppControl("number", "Seed", "seed"))
     size: str | int | tuple[int, int] | None = option(
-        None, "N (square) or WxH, multiples of 8 (default: the weights' native size, 512 for the released "
-              "checkpoints, 128 for the mini model)", group="sampling", parse=size_text, call=True,
+        None, "output N (square) or WxH, multiples of 8 (default: the weights' native size, 512 for the released "
+              "checkpoints, 128 for the mini model); refused before loading when its estimated peak memory "
+              "exceeds the device's", group="sampling", parse=size_text, call=True,
         app=AppControl("text", "Size (N or WxH)", "size"))
-    fit: str = option("stretch", "how inputs map onto the size: stretch (release), pad, crop (default stretch)",
+    fit: str = option("stretch", "how inputs of another aspect map onto the size (the output is the size in every mode): "
+                                 "stretch (release), pad (letterbox), crop (default stretch)",
                       group="sampling", parse=one_of(FIT_MODES), choices=FIT_MODES, call=True,
                       app=AppControl("dropdown", "Fit", "fit"))
     # lossy fast modes

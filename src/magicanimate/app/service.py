@@ -14,17 +14,20 @@ import shutil
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from magicanimate.errors import InputError, MagicAnimateError
-from magicanimate.io.image import load_image
+from magicanimate.io.image import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, load_image
 from magicanimate.io.video import Motion, make_grid, read_motion, write_video
 from magicanimate.options import DEFAULT_FPS, SampleOptions, iter_options
+from magicanimate.sampling.memory_limit import SizeLimit
 from magicanimate.sampling.sampler import Progress
 from magicanimate.synthetic.simple_person import render_motion, synthetic_reference
 
@@ -64,12 +67,46 @@ def check_upload(path: str | os.PathLike | None, *, what: str, max_upload_mb: fl
     return file
 
 
-def read_motion_limited(path: str | os.PathLike, *, max_frames: int) -> Motion:
-    """Read a motion video at its own fps; InputError when it has more than ``max_frames`` frames."""
-    motion = read_motion(path, max_frames=max_frames + 1)  # decodes at most one frame too many
+VIDEO_TYPES = "an mp4, webm, mov, mkv or avi video"
+
+
+def read_reference_upload(path: str | os.PathLike, *, what: str = "reference image") -> np.ndarray:
+    """The uploaded image as uint8 (H, W, 3); InputError in the page's words (no server path) when it is not one."""
+    name = Path(path).name  # the name it was uploaded under; the folder is the server's
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # the limit is checked below
+            with Image.open(path) as image:
+                pixels = image.width * image.height
+    except Image.DecompressionBombError:
+        pixels = MAX_IMAGE_PIXELS + 1
+    except Exception:  # noqa: BLE001 - whatever PIL says, the upload is not a picture we can read
+        raise InputError(f"the {what} upload {name!r} is not an image: upload a PNG, JPEG, WebP or BMP "
+                         "picture") from None
+    if pixels > MAX_IMAGE_PIXELS:
+        raise InputError(f"the {what} {name!r} has more than {MAX_IMAGE_PIXELS // 1_000_000} megapixels, this "
+                         "app's limit: downscale it first (the model works at 512 px)")
+    try:
+        return load_image(path, what=what)
+    except InputError:
+        raise InputError(f"the {what} upload {name!r} could not be decoded (a damaged file?): upload it again "
+                         "or save it as PNG") from None
+
+
+def read_motion_limited(path: str | os.PathLike, *, max_frames: int, what: str = "motion video") -> Motion:
+    """Read an uploaded video at its own fps; InputError in the page's words when it is not a readable video
+    or has more than ``max_frames`` frames."""
+    name = Path(path).name
+    if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+        raise InputError(f"the {what} upload {name!r} is a single image: upload {VIDEO_TYPES}")
+    try:
+        motion = read_motion(path, max_frames=max_frames + 1)  # decodes at most one frame too many
+    except InputError:
+        raise InputError(f"the {what} upload {name!r} is not a video this app can read: upload "
+                         f"{VIDEO_TYPES}") from None
     if motion.num_frames > max_frames:
         raise InputError(
-            f"the motion has more than {max_frames} frames, this app's limit: trim it to at most "
+            f"the {what} has more than {max_frames} frames, this app's limit: trim it to at most "
             f"{max_frames} frames (e.g. ffmpeg -i motion.mp4 -frames:v {max_frames} short.mp4) "
             "or use the command line (magicanimate animate --max-frames)")
     return motion
@@ -120,11 +157,14 @@ class ExtractionResult:
 
 
 class Animator:
-    """Runs one generation at a time with a loaded model and writes its videos to ``output_dir``."""
+    """Runs one generation at a time with a loaded model and writes its videos to ``output_dir``.
+
+    ``size_limit``: sizes whose estimated peak memory exceeds the device's are refused.
+    """
 
     def __init__(self, model: Any, *, max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
                  max_frames: int = DEFAULT_MAX_FRAMES, output_dir: str | os.PathLike | None = None,
-                 densepose_weights: str | os.PathLike | None = None):
+                 densepose_weights: str | os.PathLike | None = None, size_limit: SizeLimit | None = None):
         if max_upload_mb <= 0 or max_frames < 1:
             raise InputError(f"limits must be positive, got max_upload_mb={max_upload_mb}, max_frames={max_frames}")
         self.model = model
@@ -138,6 +178,7 @@ class Animator:
         self._runs = 0
         self.densepose_weights = densepose_weights  # None: the cached download, loaded on first use
         self._extractor = None
+        self.size_limit = size_limit  # None: sizes are not checked against the device's memory
 
     def __call__(
         self,
@@ -156,9 +197,11 @@ class Animator:
         if unknown:
             raise InputError(f"the page has no options {unknown}")
         options = SampleOptions.from_mapping(values)
+        if self.size_limit is not None:
+            self.size_limit.check(options.size, flag="size")  # estimated; before reading any upload
         reference_file = check_upload(reference, what="reference image", max_upload_mb=self.max_upload_mb)
         motion_file = check_upload(motion, what="motion video", max_upload_mb=self.max_upload_mb)
-        image = load_image(reference_file)
+        image = read_reference_upload(reference_file)
         clip = read_motion_limited(motion_file, max_frames=self.max_frames)
         fps = clip.fps or DEFAULT_FPS
 
@@ -190,8 +233,9 @@ class Animator:
         driving_file = check_upload(driving, what="driving video", max_upload_mb=self.max_upload_mb)
         image = None
         if reference:
-            image = load_image(check_upload(reference, what="reference image", max_upload_mb=self.max_upload_mb))
-        clip = read_motion_limited(driving_file, max_frames=self.max_frames)
+            image = read_reference_upload(check_upload(reference, what="reference image",
+                                                       max_upload_mb=self.max_upload_mb))
+        clip = read_motion_limited(driving_file, max_frames=self.max_frames, what="driving video")
         start = time.perf_counter()
         with self._lock:
             if self._extractor is None:

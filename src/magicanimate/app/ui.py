@@ -26,6 +26,8 @@ from __future__ import annotations
 import html
 import logging
 import os
+import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -43,10 +45,12 @@ from magicanimate.app.service import (  # noqa: E402
     ProgressBar,
     app_option_names,
     default_examples,
+    read_reference_upload,
     user_message,
 )
 from magicanimate.errors import InputError, MagicAnimateError  # noqa: E402
 from magicanimate.options import option_defaults, option_specs  # noqa: E402
+from magicanimate.sampling.memory_limit import SizeLimit  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,38 @@ _CSS = """
 # ==========================================================================
 
 
+def page_error(err: BaseException, *, doing: str) -> gr.Error:
+    """The ``gr.Error`` shown in the page for ``err``: a user mistake is logged as one line, anything else
+    with its traceback (once, here: Gradio prints none)."""
+    message = user_message(err)
+    if isinstance(err, MagicAnimateError):
+        log.warning("%s refused: %s", doing, message)
+    else:
+        log.exception("%s failed", doing)
+    return gr.Error(html.escape(message, quote=False), print_exception=False)  # the page shows it as HTML
+
+
+def refuse_non_images_in_our_words(image: gr.Image) -> gr.Image:
+    """Make ``image``'s upload check speak our words: Gradio's own error for a file that is not an image
+    names its server path and prints a traceback. (Wrapped on the instance: a subclass of a Gradio
+    component would be a custom component, with generated stubs and no frontend.)"""
+    gradio_preprocess = image.preprocess
+
+    def preprocess(payload: Any) -> Any:
+        try:
+            return gradio_preprocess(payload)
+        except Exception:  # noqa: BLE001 - PIL's many ways of saying "not an image"
+            try:
+                read_reference_upload(payload.path)
+                err: MagicAnimateError = InputError("the reference image upload could not be read: upload it again")
+            except InputError as refused:
+                err = refused
+            raise page_error(err, doing="animation") from None
+
+    image.preprocess = preprocess
+    return image
+
+
 def make_handler(animator: Animator) -> Callable[..., tuple[str, str, str]]:
     """The click handler: (progress, reference, motion, *option values in ``app_option_names`` order) in,
     (video path, grid path, summary) out, gr.Error for failures."""
@@ -81,9 +117,7 @@ def make_handler(animator: Animator) -> Callable[..., tuple[str, str, str]]:
             progress(0.0, desc="Reading the inputs")
             result = animator(reference, motion, progress=ProgressBar(progress), **dict(zip(names, option_values)))
         except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page
-            if not isinstance(err, MagicAnimateError):
-                log.exception("generation failed")
-            raise gr.Error(html.escape(user_message(err), quote=False)) from None  # shown as HTML
+            raise page_error(err, doing="animation") from None
         return str(result.video), str(result.grid), result.summary
 
     return animate
@@ -99,9 +133,7 @@ def make_extract_handler(animator: Animator) -> Callable[..., tuple[str, str]]:
             result = animator.extract_motion(driving, reference,
                                              progress=lambda fraction, desc: progress(fraction, desc=desc))
         except Exception as err:  # noqa: BLE001 - every failure becomes a message in the page
-            if not isinstance(err, MagicAnimateError):
-                log.exception("motion extraction failed")
-            raise gr.Error(html.escape(user_message(err), quote=False)) from None
+            raise page_error(err, doing="motion extraction") from None
         return str(result.motion), result.summary
 
     return extract
@@ -145,10 +177,14 @@ def build_app(
     output_dir: str | os.PathLike | None = None,
     title: str = "MagicAnimate",
     densepose_weights: str | os.PathLike | None = None,
+    size_limit: SizeLimit | None = None,
 ) -> gr.Blocks:
-    """The Gradio page around a loaded model; ``examples=None`` draws the built-in ones, ``()`` shows none."""
+    """The Gradio page around a loaded model; ``examples=None`` draws the built-in ones, ``()`` shows none.
+
+    ``size_limit`` (``magicanimate.sampling.memory_limit``): refuse sizes the device cannot hold.
+    """
     animator = Animator(model, max_upload_mb=max_upload_mb, max_frames=max_frames, output_dir=output_dir,
-                        densepose_weights=densepose_weights)
+                        densepose_weights=densepose_weights, size_limit=size_limit)
     rows = default_examples() if examples is None else [tuple(map(str, row)) for row in examples]
     animate = make_handler(animator)
     extract = make_extract_handler(animator)
@@ -163,8 +199,9 @@ def build_app(
         with gr.Row(equal_height=False):
             with gr.Column(scale=1):
                 with gr.Row():
-                    reference = gr.Image(label="Reference image", type="filepath", elem_id="reference", height=220,
-                                         sources=["upload", "clipboard"])
+                    reference = refuse_non_images_in_our_words(gr.Image(
+                        label="Reference image", type="filepath", elem_id="reference", height=220,
+                        sources=["upload", "clipboard"]))
                     motion = gr.Video(label="Motion (DensePose)", elem_id="motion", height=220,
                                       sources=["upload"])
                 with gr.Accordion("No DensePose video? Extract the motion from an ordinary video", open=False):
@@ -206,17 +243,31 @@ def launch_app(
     block: bool = True,
     quiet: bool = False,
 ) -> str:
-    """Serve the page on host:port (never a share link); returns its local URL."""
+    """Serve the page on host:port (never a share link); returns its local URL.
+
+    Gradio's own start-up lines (with their advice to set ``share=True``) are not printed:
+    one line of ours says where the page is, unless ``quiet``. ``block``: serve until Ctrl+C.
+    """
     if not is_loopback(host):
         log.warning("serving on %s: anyone who can reach this address can use the app (no login)", host)
+    if not quiet:  # said first: the server answers before Gradio's launch() returns
+        print(f"serving on http://{host}:{port}/ (Ctrl+C to stop)", file=sys.stderr, flush=True)
     try:
         _, url, _ = demo.launch(
-            server_name=host, server_port=port, share=False, inbrowser=False, quiet=quiet, show_error=True,
-            prevent_thread_lock=not block,
+            server_name=host, server_port=port, share=False, inbrowser=False, quiet=True, show_error=True,
+            prevent_thread_lock=True,
             max_file_size=int(max_upload_mb * MB),  # refused by Gradio's upload route itself
             ssr_mode=False,  # no Node server
             theme=_theme(), css=_CSS,
         )
     except OSError as err:
         raise InputError(f"cannot listen on {host}:{port} ({err}); pick another --port") from None
+    if block:
+        try:
+            while demo.is_running:
+                time.sleep(0.1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            demo.close()
     return str(url)

@@ -13,7 +13,7 @@ from magicanimate.cli.extract_motion import (
     add_extraction_flags, check_densepose_weights_file, check_extraction_flags, extract_labels, load_extractor,
 )
 from magicanimate.cli.jobs import BadJob, Job, grid_path, read_jobs
-from magicanimate.cli.loading import ModelCache, load_model, say
+from magicanimate.cli.loading import ModelCache, check_size_fits, load_model, say
 from magicanimate.cli.outputs import (
     JobPaths, check_job_outputs, clashes_between_jobs, extracted_motion_path, job_paths,
 )
@@ -108,24 +108,23 @@ class MotionExtraction:
 
 
 class _Progress:
-    """A tqdm bar over denoising steps x windows, and a line for decoding."""
+    """tqdm bars on stderr: denoising (steps x windows), then decoding (frames)."""
 
     def __init__(self, quiet: bool, label: str):
-        self.quiet, self.label, self.bar = quiet, label, None
+        self.quiet, self.label, self.bar, self.stage = quiet, label, None, None
 
     def __call__(self, event) -> None:
-        if self.quiet:
+        if self.quiet or event.stage not in ("denoise", "decode"):
             return
-        if event.stage == "denoise":
-            if self.bar is None:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=event.total, desc=f"{self.label} denoising", unit="window",
-                                file=sys.stderr, dynamic_ncols=True)
-            self.bar.update(event.done - self.bar.n)
-        elif event.stage == "decode" and event.done == event.total:
+        if event.stage != self.stage:
             self.close()
-            print(f"{self.label} decoded {event.total} frames", file=sys.stderr)
+            from tqdm import tqdm
+
+            what, unit = ("denoising", "window") if event.stage == "denoise" else ("decoding", "frame")
+            self.bar = tqdm(total=event.total, desc=f"{self.label} {what}", unit=unit, file=sys.stderr,
+                            dynamic_ncols=True)
+            self.stage = event.stage
+        self.bar.update(event.done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:
@@ -204,6 +203,7 @@ def run_animate(args: argparse.Namespace) -> int:
         check_job_outputs(job, job_paths(job, weights=args.weights))
         if job.driving_video:
             check_densepose_weights_file(args)
+        check_size_fits(job.options, weights=args.weights, device=args.device)  # estimated: no weights read
         from magicanimate.runtime.distributed import split_from_environment
 
         split = split_from_environment()
@@ -216,8 +216,8 @@ def run_animate(args: argparse.Namespace) -> int:
 def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, tuple[str, str]]:
     """The jobs that will not run, found before loading anything: (status, why) by index.
 
-    Invalid entries, outputs that clash with an input or with another job's output, and
-    outputs that cannot be written fail; existing outputs are skipped (a re-run resumes).
+    Invalid entries, sizes that need more memory than the device has (estimated), outputs
+    that clash with an input or with another job's output, and outputs that cannot be written fail; existing outputs are skipped (a re-run resumes).
     A job's ``overwrite: true`` counts only with ``--overwrite`` on the command line.
     """
     from magicanimate.io.image import check_image_file
@@ -242,6 +242,7 @@ def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, 
                 check_job_outputs(jobs[i], job_path)
                 if jobs[i].driving_video:
                     check_densepose_weights_file(args)
+                check_size_fits(jobs[i].options, weights=args.weights, device=args.device, flag="size")
             except MagicAnimateError as err:
                 status[i] = ("failed", str(err))
     indices = sorted(paths)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-import sys
 
 from magicanimate.cli.arguments import positive_int
 from magicanimate.errors import InputError
@@ -80,7 +79,8 @@ def run_app(args: argparse.Namespace) -> int:
         if (err.name or "").split(".")[0] != "gradio":
             raise
         raise InputError("the web app needs gradio: pip install 'magicanimate[app]'") from None
-    from magicanimate.cli.loading import load_model, say
+    from magicanimate.cli.loading import load_model, say, size_limit_for
+    from magicanimate.options import SampleOptions
 
     check_port_free(args.host, args.port)  # before spending minutes on the weights
     weights = args.weights
@@ -89,10 +89,9 @@ def run_app(args: argparse.Namespace) -> int:
 
         weights, which = default_weights()
         say(args.quiet, which)
+    limit = size_limit_for(weights, args.device, SampleOptions(dtype=args.dtype))  # the page's size box
     model = load_model(weights, args.device, args.dtype, quiet=args.quiet)
     demo = build_app(model, max_upload_mb=args.max_upload_mb, max_frames=args.max_frames,
-                     densepose_weights=args.densepose_weights)
-    if not args.quiet:
-        print(f"serving on http://{args.host}:{args.port} (Ctrl+C to stop)", file=sys.stderr)
+                     densepose_weights=args.densepose_weights, size_limit=limit)
     launch_app(demo, host=args.host, port=args.port, max_upload_mb=args.max_upload_mb, quiet=args.quiet)
     return 0

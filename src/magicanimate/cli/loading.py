@@ -15,6 +15,53 @@ def say(quiet: bool, message: str) -> None:
         print(message, file=sys.stderr)
 
 
+_LIMITS: dict[tuple, object] = {}  # SizeLimit by (weights, device, dtype, memory options)
+
+
+def size_limit_for(weights: str | None, device: str, options: SampleOptions):
+    """The ``SizeLimit`` of these weights (their config files only; the release's sizes when they cannot be
+    read) on ``device`` with ``options``' dtype and memory options; cached per process."""
+    import tempfile
+
+    from magicanimate.runtime.device import resolve_device_dtype
+    from magicanimate.runtime.distributed import local_device
+    from magicanimate.runtime.memory import device_memory_bytes
+    from magicanimate.tools.memory_estimate import meta_model, meta_model_from_weights, size_limit
+    from magicanimate.weights.layout import WeightPaths, hub_weight_paths, resolve_weights
+    from magicanimate.weights.random import SD15
+
+    if device == "auto" and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        device = str(local_device())
+    dev, dt = resolve_device_dtype(device, options.dtype)
+    memory = options.replace(size="8", fit="stretch")  # only the memory settings matter
+    device_bytes = device_memory_bytes(dev)
+    key = (weights, str(dev), str(dt), device_bytes, memory.offload, memory.ff_chunking, memory.vae_tiling,
+           memory.decode_chunk)
+    if key not in _LIMITS:
+        try:
+            paths = (WeightPaths.release_layout(resolve_weights(weights)) if weights
+                     else hub_weight_paths(local_files_only=True))
+            model = meta_model_from_weights(paths, dt)
+        except Exception:  # noqa: BLE001 - unreadable configs: the loader says what is wrong; plan with the release
+            with tempfile.TemporaryDirectory(prefix="magicanimate-tokenizer-") as folder:
+                model = meta_model(SD15, dt, tokenizer_dir=folder)
+        _LIMITS[key] = size_limit(model, options=memory, device=dev, device_bytes=device_bytes)
+    return _LIMITS[key]
+
+
+def check_size_fits(options: SampleOptions, *, weights: str | None, device: str, flag: str = "--size") -> None:
+    """Raise ``InputError`` when ``options.size`` needs more memory than ``device`` has (estimated, no weights read)."""
+    from magicanimate.errors import WeightsError
+    from magicanimate.weights.layout import resolve_weights
+
+    try:
+        if weights and not resolve_weights(weights).is_dir():
+            return  # the loader says so, in its words
+    except WeightsError:
+        return  # `mini` not installed: the loader says so
+    size_limit_for(weights, device, options).check(options.size, flag=flag)
+
+
 def load_model(weights: str | None, device: str, dtype: str, *, quiet: bool):
     """Load MagicAnimate for the command line, with a short status line."""
     from magicanimate.runtime.device import resolve_device_dtype

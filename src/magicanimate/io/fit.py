@@ -6,8 +6,9 @@ frame so the person stays aligned between them:
 - ``stretch``: plain resize to W x H (what the release does; distorts
   non-square inputs).
 - ``pad``: pad the input to the target aspect (centred), then resize. The
-  generated frames are cropped back to the input's aspect afterwards
-  (`undo_fit`), at the generated resolution (no upscaling).
+  pipeline returns the whole W x H result, margins included (the output size is
+  always the target); `undo_fit` crops a result back to the input's aspect, at the
+  generated resolution (no upscaling), for callers who want that.
 - ``crop``: centre-crop the input to the target aspect, then resize.
 
 Boxes are (left, top, right, bottom) in pixels, right/bottom exclusive.

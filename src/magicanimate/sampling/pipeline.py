@@ -20,7 +20,7 @@ from PIL import Image
 
 from magicanimate.errors import InputError
 from magicanimate.io.densepose_colors import background_color
-from magicanimate.io.fit import apply_fit, plan_fit, undo_fit
+from magicanimate.io.fit import apply_fit, plan_fit
 from magicanimate.io.image import load_image
 from magicanimate.io.video import Motion, read_motion
 from magicanimate.models.appearance_encoder import connect_reference_attention
@@ -190,8 +190,13 @@ class MagicAnimate:
 
     def decode(self, latents: torch.Tensor, *, chunk: int = 8,
                progress: ProgressCallback | None = None) -> np.ndarray:
-        """Latents (1, 4, F, h, w) -> float32 frames (F, H, W, 3) in [0, 1], ``chunk`` frames at a time."""
+        """Latents (1, 4, F, h, w) -> float32 frames (F, H, W, 3) in [0, 1], ``chunk`` frames at a time.
+
+        ``progress`` gets ``Progress("decode", done, F)`` before the first chunk and after each one.
+        """
         frames = rearrange(latents * (1 / VAE_SCALE), "1 c f h w -> f c h w")
+        if progress:
+            progress(Progress("decode", 0, frames.shape[0]))  # said at once: the first chunk takes seconds
         out = []
         for start in range(0, frames.shape[0], chunk):
             with torch.no_grad():
@@ -246,8 +251,9 @@ class MagicAnimate:
         fit="stretch"`` reproduce the release. ``size``: 512 (square) or (width, height),
         multiples of 8. ``fit``: "stretch" resizes the inputs to ``size`` as the release
         does (PIL bicubic); "pad" pads them to the target aspect (edge-replicated reference,
-        DensePose background for the motion) and crops the result back to the motion's
-        aspect; "crop" centre-crops them. ``start``/``max_frames``/``fps`` select the
+        DensePose background for the motion), "crop" centre-crops them to it. The result is
+        ``size`` in every mode (with "pad" it keeps the generated margins;
+        ``magicanimate.io.fit.undo_fit`` crops them off). ``start``/``max_frames``/``fps`` select the
         motion frames when ``motion`` is a path. ``split`` spreads the windows over
         torch.distributed processes (``magicanimate.runtime.distributed``); every rank
         returns the same result, equal to a single-process run.
@@ -296,7 +302,7 @@ class MagicAnimate:
                          guidance_scale=options.guidance_scale, split=split, progress=progress)
         chunk = options.decode_chunk or self.decode_chunk_size or (8 if self.exact_savings else 1)
         out = self.decode(latents[:, :, :num_frames], chunk=chunk, progress=progress)
-        return AnimationResult(frames=undo_fit(out, motion_plan), fps=fps)
+        return AnimationResult(frames=out, fps=fps)  # exactly ``size`` in every fit mode
 
 
 def _call_options(options: SampleOptions | None, overrides: dict[str, Any]) -> SampleOptions:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import contextlib
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +29,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from magicanimate.options import SampleOptions
+from magicanimate.sampling.memory_limit import PhaseLine, SizeLimit
+from magicanimate.weights.layout import WeightPaths
 from magicanimate.weights.random import ModelSize
 from magicanimate.sampling.windows import padded_length
 from magicanimate.models.vae import VAE_SCALE
@@ -53,6 +58,7 @@ class LiveTensorBytes(TorchDispatchMode):
         self.peak = 0
         self.phase = ""
         self.peak_phase = ""
+        self.phase_peaks: dict[str, int] = {}  # the largest live + resident seen during each phase
         self._seen: weakref.WeakSet = weakref.WeakSet()
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
@@ -75,8 +81,11 @@ class LiveTensorBytes(TorchDispatchMode):
         self.live -= size
 
     def _update_peak(self) -> None:
-        if self.live + self.resident > self.peak:
-            self.peak, self.peak_phase = self.live + self.resident, self.phase
+        now = self.live + self.resident
+        if now > self.peak:
+            self.peak, self.peak_phase = now, self.phase
+        if now > self.phase_peaks.get(self.phase, -1):
+            self.phase_peaks[self.phase] = now
 
     def ignore(self, tensors) -> None:
         """Never count these tensors' storages (nor views of them): they are in ``resident``."""
@@ -113,6 +122,7 @@ class MemoryEstimate:
     peak_bytes: int
     peak_phase: str
     weights_bytes: dict[str, int] = field(default_factory=dict)
+    phase_peaks: dict[str, int] = field(default_factory=dict)  # peak bytes of each phase
 
     @property
     def peak_gib(self) -> float:
@@ -133,12 +143,61 @@ OPTIONS = {
 }
 
 
-def meta_model(size: ModelSize, dtype: torch.dtype):
+def meta_model(size: ModelSize, dtype: torch.dtype, *, tokenizer_dir: str | Path | None = None):
     """A ``MagicAnimate`` whose models live on the meta device (no memory, no arithmetic)."""
     from magicanimate.sampling.pipeline import MagicAnimate
     from magicanimate.weights.random import random_components
 
-    return MagicAnimate(random_components(size, device="meta", dtype=dtype), device="meta", dtype=dtype)
+    components = random_components(size, device="meta", dtype=dtype, tokenizer_dir=tokenizer_dir)
+    return MagicAnimate(components, device="meta", dtype=dtype)
+
+
+def meta_model_from_weights(paths: WeightPaths, dtype: torch.dtype):
+    """A meta-device ``MagicAnimate`` built from the config files of ``paths`` (no tensor is read)."""
+    from diffusers import AutoencoderKL, ControlNetModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    from magicanimate.models.appearance_encoder import AppearanceEncoder
+    from magicanimate.models.unet3d import TemporalUNet, TemporalUNetConfig
+    from magicanimate.sampling.pipeline import MagicAnimate
+    from magicanimate.weights.build import Components, load_tokenizer, prepare_for_inference, quiet_diffusers, read_config
+
+    def clean(folder: Path) -> dict[str, Any]:
+        return {k: v for k, v in read_config(folder).items() if not k.startswith("_")}
+
+    with torch.device("meta"), quiet_diffusers():
+        models = {
+            "text_encoder": CLIPTextModel(CLIPTextConfig(**clean(paths.text_encoder))),
+            "vae": AutoencoderKL.from_config(clean(paths.vae)),
+            "unet": TemporalUNet(TemporalUNetConfig.from_unet_config(read_config(paths.unet))),
+            "appearance_encoder": AppearanceEncoder.from_unet_config(read_config(paths.appearance_encoder)),
+            "controlnet": ControlNetModel.from_config(clean(paths.controlnet)),
+        }
+    components = Components(tokenizer=load_tokenizer(paths.tokenizer),
+                            **{k: prepare_for_inference(m, device="meta", dtype=dtype) for k, m in models.items()})
+    return MagicAnimate(components, device="meta", dtype=dtype)
+
+
+CALIBRATION_SIDES = (128, 256)  # two sizes give each phase's line (latents divisible by 8: exact)
+
+
+def size_limit(model, *, options: SampleOptions, device: torch.device, device_bytes: int) -> SizeLimit:
+    """The ``SizeLimit`` of a meta-device ``model`` with ``options``' memory settings on ``device``.
+
+    Two estimates (seconds on a CPU) give each phase's resident bytes and bytes per pixel;
+    the decode is counted with ``decode_chunk`` frames (default 8) at a time.
+    """
+    kw = dict(frames=16, offload=options.offload, vae_tiling=options.vae_tiling,
+              decode_chunk_size=options.decode_chunk or 8, feed_forward_chunk=1 if options.ff_chunking else None)
+    small, large = (estimate_peak_memory(model, height=side, width=side, **kw) for side in CALIBRATION_SIDES)
+    pixels = [side * side for side in CALIBRATION_SIDES]
+    lines = []
+    for phase, low in small.phase_peaks.items():
+        high = large.phase_peaks.get(phase, low)
+        per_pixel = max(0.0, (high - low) / (pixels[1] - pixels[0]))
+        lines.append(PhaseLine(phase, low - per_pixel * pixels[0], per_pixel))
+    return SizeLimit(lines=tuple(lines), device_bytes=device_bytes, device=str(device), options=options,
+                     dtype=str(model.dtype).replace("torch.", ""), native_size=model.native_size)
 
 
 def estimate_peak_memory(model, *, frames: int, height: int, width: int, guidance_scale: float = 7.5,
@@ -180,8 +239,8 @@ def estimate_peak_memory(model, *, frames: int, height: int, width: int, guidanc
     attention = FusedAttention() if device.type == "meta" else contextlib.nullcontext()
     try:
         with mem, attention:
-            mem.set_resident(0 if offload else sum(weights.values()))
             mem.phase = "text encoder"
+            mem.set_resident(0 if offload else sum(weights.values()))
             text = model.text_embedding(use_cache=False)  # run the text encoder inside the count
             mem.phase = "VAE encode"
             reference_latent = model.encode_reference(np.zeros((height, width, 3), np.uint8))
@@ -206,4 +265,4 @@ def estimate_peak_memory(model, *, frames: int, height: int, width: int, guidanc
         c.unet.set_feed_forward_chunking(None)
     return MemoryEstimate(config=config, dtype=str(model.dtype).replace("torch.", ""), frames=frames,
                           height=height, width=width, options=options, peak_bytes=mem.peak,
-                          peak_phase=mem.peak_phase, weights_bytes=weights)
+                          peak_phase=mem.peak_phase, weights_bytes=weights, phase_peaks=dict(mem.phase_peaks))

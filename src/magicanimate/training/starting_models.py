@@ -27,7 +27,7 @@ from magicanimate.models.appearance_encoder import TRUNCATED_KEYS, AppearanceEnc
 from magicanimate.models.init import init_motion_modules_as_identity
 from magicanimate.models.unet3d import TemporalUNet, TemporalUNetConfig
 from magicanimate.weights.layout import WeightPaths
-from magicanimate.training.config import ModelConfig
+from magicanimate.training.config import ModelConfig, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,25 @@ def resolve_pretrained(pretrained: str, output: Path, *, seed: int, write: bool 
             shutil.rmtree(folder)
         tmp.rename(folder)
     return folder
+
+
+def check_before_run(cfg: TrainConfig) -> None:
+    """What can be checked before the run folder is made: starting weights, stage, schedule name."""
+    from diffusers.optimization import SchedulerType
+
+    check_trainable_for_stage(cfg.stage, cfg.model.trainable)
+    pretrained = cfg.model.pretrained
+    if pretrained.startswith(RANDOM_PREFIX):
+        from magicanimate.weights.random import SIZES
+
+        name = pretrained[len(RANDOM_PREFIX):]
+        if name not in SIZES:
+            raise InputError(f"model.pretrained={pretrained!r}: unknown size {name!r}; known: {', '.join(sorted(SIZES))}")
+    elif not Path(pretrained).is_dir():
+        raise WeightsError(f"model.pretrained folder not found: {pretrained}")
+    schedules = [t.value for t in SchedulerType]
+    if cfg.optim.lr_scheduler not in schedules:
+        raise InputError(f"optim.lr_scheduler must be one of {', '.join(schedules)}, got {cfg.optim.lr_scheduler!r}")
 
 
 def check_trainable_for_stage(stage: int, trainable: list[str]) -> None:

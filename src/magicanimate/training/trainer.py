@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import math
+import shutil
 import signal
 import sys
 import threading
@@ -32,7 +33,7 @@ from einops import rearrange
 from magicanimate.weights.build import Components
 from magicanimate.errors import InputError
 from magicanimate.training.starting_models import (
-    build_starting_models, check_trainable_for_stage, resolve_pretrained,
+    build_starting_models, check_before_run, resolve_pretrained,
 )
 from magicanimate.weights.build import quiet_diffusers
 from magicanimate.training.checkpoint import (
@@ -81,6 +82,15 @@ def params_digest(named: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of ``path`` that does not exist yet (``mkdir(parents=True)`` creates it), or None."""
+    if path.exists():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
 class Trainer:
     """One training run; ``run()`` trains to ``max_steps`` or the time budget, then exports."""
 
@@ -90,7 +100,7 @@ class Trainer:
 
         self.t0 = time.monotonic()
         self.cfg = cfg.check()
-        check_trainable_for_stage(cfg.stage, cfg.model.trainable)
+        check_before_run(cfg)  # starting weights, trainable set, schedule: before any folder is made
         self.accelerator = Accelerator(
             mixed_precision=cfg.mixed_precision,
             gradient_accumulation_steps=cfg.gradient_accumulation_steps,
@@ -104,6 +114,20 @@ class Trainer:
         if self.resume_from is None and list_checkpoints(self.output):
             raise InputError(f"{self.output} already holds checkpoints: continue with --resume, or choose "
                              "another --output")
+        items, problems = load_items(cfg.data, cfg.data.split)  # a missing dataset is said before any folder exists
+
+        # The run folder exists from here on; when setting up fails, what this run created is removed again.
+        created = _first_missing(self.output.absolute())
+        try:
+            self._set_up(cfg, items, problems)
+        except BaseException:
+            if created is not None and acc.is_main_process:
+                shutil.rmtree(created, ignore_errors=True)
+            raise
+
+    def _set_up(self, cfg: TrainConfig, items: list, problems: list[str]) -> None:
+        """Create the run folder, write the starting weights, build the models, optimiser and data."""
+        acc = self.accelerator
         if acc.is_main_process:
             self.output.mkdir(parents=True, exist_ok=True)
             save_config(cfg, self.output / "config.yaml")
@@ -144,7 +168,6 @@ class Trainer:
         self.saved_step = self.step if self.resume_from else None  # step of the newest checkpoint
 
         # Data.
-        items, problems = load_items(cfg.data, cfg.data.split)
         self.items = items
         if problems and acc.is_main_process:
             (self.output / "data_problems.txt").write_text("\n".join(problems) + "\n")
