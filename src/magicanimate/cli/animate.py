@@ -53,7 +53,7 @@ def add_animate_parser(subparsers) -> None:
     io.add_argument("--save-array", metavar="OUT.npy", help="also save the float32 frames (F, H, W, 3) in [0, 1]")
     io.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     m = p.add_argument_group("model")
-    m.add_argument("--weights", help="folder in the release layout, or 'mini' for the mini model shipped in the "
+    m.add_argument("--weights", help="folder in the release layout, or 'mini' for the mini model in the "
                                      "package (default: the released weights from the Hugging Face Hub cache)")
     m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     add_option_flags(p)

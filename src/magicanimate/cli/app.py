@@ -50,7 +50,7 @@ def add_app_parser(subparsers) -> None:
         description="Serve a web page to animate a reference image with a DensePose motion video. "
                     "Listens on 127.0.0.1 only unless --host says otherwise; one generation at a time.",
     )
-    p.add_argument("--weights", help="folder in the release layout, or 'mini' for the mini model shipped in the "
+    p.add_argument("--weights", help="folder in the release layout, or 'mini' for the mini model in the "
                                      "package (default: the released weights if they are here — "
                                      "./pretrained_models, $MAGICANIMATE_WEIGHTS or the Hugging Face cache — "
                                      "else the mini model; the first line says which)")

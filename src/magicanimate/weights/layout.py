@@ -29,7 +29,7 @@ LAYOUT_DIRS = {
 }
 
 
-# The mini model trained by `make mini-model` (docs/mini_model.md), shipped inside the package.
+# The mini model trained by `make mini-model` (docs/mini_model.md), packed inside the package.
 MINI_WEIGHTS = Path(__file__).resolve().parents[1] / "mini_weights"
 NAMED_WEIGHTS = {"mini": MINI_WEIGHTS}
 
@@ -164,7 +164,7 @@ def default_weights() -> tuple[str | None, str]:
     """The weights a command uses when none are given, and a line saying which.
 
     The released checkpoints when they are at hand (a folder, or None for the Hugging Face
-    cache); otherwise the mini model shipped in the package, which is NOT the released model.
+    cache); otherwise the mini model in the package (when built), which is NOT the released model.
     """
     found = released_weights_at_hand()
     if isinstance(found, Path):
@@ -173,6 +173,6 @@ def default_weights() -> tuple[str | None, str]:
         return None, "using the released weights from the Hugging Face cache"
     if MINI_WEIGHTS.is_dir():
         return str(MINI_WEIGHTS), ("no released weights found (./pretrained_models, $MAGICANIMATE_WEIGHTS or the "
-                                   "Hugging Face cache): using the mini model shipped with magicanimate "
+                                   "Hugging Face cache): using the mini model in the package "
                                    "(128 x 128, trained on synthetic people; docs/mini_model.md)")
     return None, "no released weights found here: they will be downloaded from the Hugging Face Hub"
