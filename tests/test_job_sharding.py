@@ -217,3 +217,23 @@ def test_claim_timeout_must_be_positive(tmp_path, inputs, capsys):
     jobs = _jobs_file(tmp_path, inputs, ["short"])
     assert main(["animate", "--weights", str(TINY_WEIGHTS), *FAST, "--jobs", str(jobs), "--claim-timeout", "0"]) == 1
     assert "--claim-timeout must be a positive" in capsys.readouterr().err
+
+
+def test_an_output_another_launch_writes_while_this_one_plans_is_skipped(tmp_path, inputs, monkeypatch, capsys):
+    """Planning checks each job's files after the existence check: another launch may finish a job in
+    between (seen with two concurrent launches); that job is done, not a failure."""
+    import magicanimate.io.image as image
+    from magicanimate.cli.main import main
+
+    jobs = _jobs_file(tmp_path, inputs, ["short"])
+    check = image.check_image_file
+
+    def another_launch_finishes_the_job(path):
+        (tmp_path / "out0.gif").write_bytes(b"written by another launch")
+        return check(path)
+
+    monkeypatch.setattr(image, "check_image_file", another_launch_finishes_the_job)
+    assert main(["animate", "--weights", str(TINY_WEIGHTS), *FAST, "--jobs", str(jobs)]) == 0
+    out = capsys.readouterr()
+    assert "error" not in out.err and "skipped" in out.out
+    assert (tmp_path / "out0.gif").read_bytes() == b"written by another launch"

@@ -244,7 +244,11 @@ def plan_batch(jobs: list[Job | BadJob], args: argparse.Namespace) -> dict[int, 
                     check_densepose_weights_file(args)
                 check_size_fits(jobs[i].options, weights=args.weights, device=args.device, flag="size")
             except MagicAnimateError as err:
-                status[i] = ("failed", str(err))
+                if Path(jobs[i].output).exists() and not jobs[i].overwrite:
+                    # another launch sharing the jobs file finished it while this one planned
+                    status[i] = ("skipped", "output exists (written by another launch meanwhile)")
+                else:
+                    status[i] = ("failed", str(err))
     indices = sorted(paths)
     for k, why in clashes_between_jobs([paths[i] for i in indices]).items():
         status.setdefault(indices[k], ("failed", why))
