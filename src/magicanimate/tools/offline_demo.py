@@ -24,12 +24,6 @@ from magicanimate.synthetic.simple_person import render_motion, synthetic_refere
 from magicanimate.weights.layout import MINI_WEIGHTS, WeightPaths, released_weights_at_hand
 
 
-def _real_weights() -> Path | None:
-    """A complete release-layout folder of real weights, if one is at hand (not the Hub cache)."""
-    found = released_weights_at_hand()
-    return found if isinstance(found, Path) else None
-
-
 def _hub_reachable(timeout: float = 3.0) -> bool:
     try:
         socket.create_connection(("huggingface.co", 443), timeout=timeout).close()
@@ -84,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    weights = None if (args.tiny or args.mini) else _real_weights()
+    found = None if (args.tiny or args.mini) else released_weights_at_hand()
+    weights = found if isinstance(found, Path) else None  # a folder; the Hub cache is left to `download`
     if weights is None and not (args.tiny or args.mini) and torch.cuda.is_available() and _hub_reachable():
         print("no local weights; a GPU and the Hub are available: downloading the released checkpoints (~10 GB)")
         _run(cli + ["download", "--to", "pretrained_models"])

@@ -209,8 +209,9 @@ def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, 
     from magicanimate.synthetic.dataset import scene_for
 
     size = model.native_size
+    motions = list(motions)  # counted, then iterated: a generator would be spent by the count
     rows = []
-    specs = split_specs("heldout", count=len(list(motions)), num_frames=1, size=(size, size))
+    specs = split_specs("heldout", count=len(motions), num_frames=1, size=(size, size))
     for spec, path in zip(specs, motions):
         motion = read_motion(path, max_frames=frames).frames
         reference, _ = make_reference(spec)
