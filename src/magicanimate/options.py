@@ -217,7 +217,7 @@ class SampleOptions:
                        app=AppControl("number", "Seed", "seed"))
     size: str | int | tuple[int, int] | None = option(
         None, "output N (square) or WxH, multiples of 8 (default: the weights' native size, 512 for the released "
-              "checkpoints, 128 for the mini model); refused before loading when its estimated peak memory "
+              "checkpoints, 64 for the mini model); refused before loading when its estimated peak memory "
               "exceeds the device's", group="sampling", parse=size_text, call=True,
         app=AppControl("text", "Size (N or WxH)", "size"))
     fit: str = option("stretch", "how inputs of another aspect map onto the size (the output is the size in every mode): "

@@ -30,7 +30,7 @@ def add_weights_parsers(subparsers) -> None:
         description="Check every component of a weights folder in the release layout: files present, "
                     "every tensor name and shape as the models expect. Reads no tensor data.",
     )
-    c.add_argument("weights", nargs="?", help="folder in the release layout, or 'mini' (the mini model of `make mini-model`)")
+    c.add_argument("weights", nargs="?", help="folder in the release layout, or 'mini' (the mini model shipped in the package)")
     c.add_argument("--densepose", nargs="?", const="cached", metavar="PKL",
                    help="also check the DensePose checkpoint (default: the cached download)")
     c.set_defaults(func=run_check_weights)

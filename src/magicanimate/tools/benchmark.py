@@ -340,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                         "(magicanimate.tools.quality_benchmark): the model, baselines, ablations and lossy modes")
     p.add_argument("--weights", default="mini", help="--quality: the model's weights folder (default mini)")
     p.add_argument("--stage1-weights", help="--quality: also a row with these weights (e.g. runs/mini/stage1/weights)")
+    p.add_argument("--stage2-weights", help="--quality: also a row with these weights (e.g. runs/mini/stage2/weights)")
     p.add_argument("--videos", type=int, default=16, help="--quality: held-out videos (default 16)")
     p.add_argument("--real-motion", nargs="*", metavar="MOTION",
                    help="--quality: instead, animate these real DensePose motions (e.g. ../shared/inputs/densepose/"
@@ -389,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
         from magicanimate.tools.quality_benchmark import quality_benchmark
 
         report = {**meta, **quality_benchmark(
-            weights=args.weights, stage1_weights=args.stage1_weights, videos=args.videos, frames=args.frames,
+            weights=args.weights, stage1_weights=args.stage1_weights, stage2_weights=args.stage2_weights,
+            videos=args.videos, frames=args.frames,
             size=size_given, steps=args.steps, device=str(device),
             only=args.rows.split(",") if args.rows else None, work_dir=Path(args.work_dir),
             progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))}

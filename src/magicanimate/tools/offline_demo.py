@@ -2,7 +2,7 @@
 
 With the released weights (``./pretrained_models``, ``$MAGICANIMATE_WEIGHTS``, or the
 Hugging Face cache; downloaded when a GPU and the Hub are both available) it animates
-with them. Otherwise it uses the mini model shipped in the package (128 x 128, trained
+with them. Otherwise it uses the mini model shipped in the package (64 x 64, trained
 on synthetic people, docs/mini_model.md): a held-out synthetic person (never trained on)
 follows a held-out motion, and the result is scored against the exact ground truth.
 ``--tiny`` uses untrained random weights instead (noise: it only shows the chain runs).
@@ -21,7 +21,7 @@ from PIL import Image
 
 from magicanimate.io.video import write_video
 from magicanimate.synthetic.simple_person import render_motion, synthetic_reference
-from magicanimate.weights.layout import MINI_WEIGHTS, WeightPaths, released_weights_at_hand
+from magicanimate.weights.layout import MINI_SIZE, MINI_WEIGHTS, WeightPaths, released_weights_at_hand
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -64,6 +64,15 @@ def _score(frames: Path, truth: dict[str, np.ndarray]) -> str:
             f"{silhouette_iou(generated, truth['labels'], background=truth['background']):.2f}")
 
 
+def write_strip(path: Path, frames: Path, truth: dict[str, np.ndarray], *, every: int = 4, zoom: int = 2) -> None:
+    """Every ``every``-th frame of the truth (top row) over the result (bottom row), ``zoom`` x nearest."""
+    generated = (np.load(frames, allow_pickle=False)[::every] * 255).round().astype(np.uint8)
+    true = truth["appearance"][::every]
+    strip = np.concatenate([np.concatenate(list(true), axis=1), np.concatenate(list(generated), axis=1)], axis=0)
+    strip = strip.repeat(zoom, axis=0).repeat(zoom, axis=1)  # (2 H zoom, n W zoom, 3)
+    Image.fromarray(strip).save(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m magicanimate.demo", description=__doc__.splitlines()[0])
@@ -86,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         weights = Path("pretrained_models")
     kind = "released"
     if weights is None and not args.tiny and not WeightPaths.release_layout(MINI_WEIGHTS).problems():
-        kind, weights, size, steps = "mini", MINI_WEIGHTS, 128, 25
+        kind, weights, size, steps = "mini", MINI_WEIGHTS, MINI_SIZE, 25
         print("no released weights found (./pretrained_models or $MAGICANIMATE_WEIGHTS): using the mini model "
-              f"shipped with magicanimate ({weights}; 128 x 128, trained on synthetic people)")
+              f"shipped with magicanimate ({weights}; {size} x {size}, trained on synthetic people)")
     elif weights is None:
         kind, weights, size, steps = "tiny", out / "tiny-weights", 128, 5
         print(f"{'--tiny' if args.tiny else 'no weights found'}: building tiny untrained random weights in {weights}")
@@ -120,6 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nresult: {result} (and the side-by-side {result.with_name('animation.grid.mp4')})")
     if truth is not None:
         print(_score(frames, truth))
+        write_strip(out / "comparison.png", frames, truth)
+        print(f"every 4th frame, truth over result: {out / 'comparison.png'}")
     if kind == "tiny":
         print("NOTE: these weights are untrained random numbers, so the video is NOISE. The run shows the "
               "whole chain works; for real animations get the released weights: "

@@ -7,7 +7,7 @@ same videos, so rows compare directly:
 
 - the model with faithful defaults (DDIM, 25 steps, overlap 4, shared noise);
 - baselines: copying the reference frame onto every frame, and untrained random weights of
-  the same size;
+  the same size; and the ceiling: the true video through the model's VAE and back;
 - the paper's ablations: other weights (e.g. stage 1, no motion modules), no window fusion
   (overlap 0), a new initial noise per segment;
 - the lossy modes (fewer steps with DPM-Solver++ / UniPC, DeepCache, other overlaps,
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from einops import rearrange
 
 from magicanimate.metrics.frame_metrics import l1, psnr, ssim
 from magicanimate.metrics.person import part_colour_error, silhouette_iou
@@ -51,7 +52,7 @@ class QualityRow:
     """One line of the benchmark: a name, what produced it, and how to generate a video."""
 
     name: str
-    weights: str  # a label: "mini", "random", "stage 1", "-"
+    weights: str  # a label: "mini", "random", "stage1", "vae" (round trip of the truth), "-" (copy)
     options: dict[str, Any] = field(default_factory=dict)  # SampleOptions overrides
     dtype: str = "float32"
 
@@ -78,6 +79,17 @@ def benchmark_specs(*, videos: int, frames: int, size: int) -> list[SampleSpec]:
 def copy_reference(reference: np.ndarray, sample: Sample) -> np.ndarray:
     """The baseline that copies the reference frame onto every frame, floats in [0, 1]."""
     return np.repeat(reference[None].astype(np.float32) / 255, len(sample.appearance), axis=0)
+
+
+def vae_round_trip(model) -> Generate:
+    """The ceiling: the true video encoded and decoded by ``model``'s VAE (no generation at all)."""
+    import torch
+
+    def generate(reference: np.ndarray, sample: Sample) -> np.ndarray:
+        latents = torch.cat([model.encode_reference(frame) for frame in sample.appearance])  # (F, 4, h, w)
+        return model.decode(rearrange(latents, "f c h w -> 1 c f h w"))
+
+    return generate
 
 
 def model_generator(model, row: QualityRow, *, seed: int) -> Generate:
@@ -134,16 +146,19 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
 
 
-def default_rows(*, steps: int, stage1_weights: bool) -> list[QualityRow]:
+def default_rows(*, steps: int, stage1_weights: bool, stage2_weights: bool = False) -> list[QualityRow]:
     """The benchmark's rows (issue 12): the model, baselines, the paper's ablations and the lossy modes."""
     fewer = max(1, steps // 2)
     rows = [
         QualityRow(f"model, faithful (DDIM {steps} steps, overlap 4)", "mini"),
         QualityRow("copy the reference frame", "-"),
+        QualityRow("VAE round trip of the true video (the ceiling)", "vae"),
         QualityRow("untrained random weights (mini size)", "random"),
     ]
     if stage1_weights:
         rows.append(QualityRow("stage-1 weights (no motion modules)", "stage1"))
+    if stage2_weights:
+        rows.append(QualityRow("stage-2 weights (motion modules trained, image-video joint)", "stage2"))
     rows += [
         QualityRow("no window fusion (overlap 0)", "mini", {"overlap": 0}),
         QualityRow("initial noise per segment", "mini", {"noise": "per-segment"}),
@@ -159,7 +174,8 @@ def default_rows(*, steps: int, stage1_weights: bool) -> list[QualityRow]:
     return [QualityRow(r.name, r.weights, {"steps": steps, **r.options}, r.dtype) for r in rows]
 
 
-def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None = None, videos: int = 16,
+def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None = None,
+                      stage2_weights: str | Path | None = None, videos: int = 16,
                       frames: int = 32, size: int | None = None, steps: int = 25, seed: int = 1,
                       device: str = "cpu", only: Iterable[str] | None = None, work_dir: Path | None = None,
                       progress: Callable[[str], None] | None = None) -> dict[str, Any]:
@@ -172,7 +188,7 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
     models: dict[tuple[str, str], Any] = {}
 
     def model_for(row: QualityRow):
-        key = (row.weights, row.dtype)
+        key = ("mini" if row.weights == "vae" else row.weights, row.dtype)  # the round trip uses the model's VAE
         if key not in models:
             models.clear()  # one model in memory at a time
             dtype = getattr(torch, row.dtype)
@@ -180,11 +196,12 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
                 models[key] = MagicAnimate(random_components(SIZES["mini"], device=device, dtype=dtype),
                                            device=device, dtype=dtype)
             else:
-                folder = stage1_weights if row.weights == "stage1" else weights
+                folder = {"stage1": stage1_weights, "stage2": stage2_weights}.get(row.weights, weights)
                 models[key] = MagicAnimate.from_pretrained(folder, device=device, dtype=dtype)
         return models[key]
 
-    rows = default_rows(steps=steps, stage1_weights=stage1_weights is not None)
+    rows = default_rows(steps=steps, stage1_weights=stage1_weights is not None,
+                        stage2_weights=stage2_weights is not None)
     if only:
         wanted = [w.lower() for w in only]
         rows = [r for r in rows if any(w in r.name.lower() for w in wanted)]
@@ -193,7 +210,12 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
     specs = benchmark_specs(videos=videos, frames=frames, size=size)
     results = []
     for row in rows:
-        generate = copy_reference if row.weights == "-" else model_generator(model_for(row), row, seed=seed)
+        if row.weights == "-":
+            generate = copy_reference
+        elif row.weights == "vae":
+            generate = vae_round_trip(model_for(row))
+        else:
+            generate = model_generator(model_for(row), row, seed=seed)
         results.append(run_row(row, generate, specs, work_dir=work_dir, progress=progress))
     faithful = next((r for r in results if r["name"].startswith("model, faithful")), None)
     return {"videos": videos, "frames": frames, "size": size, "steps": steps, "seed": seed, "rows": results,

@@ -31,6 +31,7 @@ LAYOUT_DIRS = {
 
 # The mini model trained by `make mini-model` (docs/mini_model.md), packed inside the package.
 MINI_WEIGHTS = Path(__file__).resolve().parents[1] / "mini_weights"
+MINI_SIZE = 64  # pixels per side the mini model was trained at: its native size
 NAMED_WEIGHTS = {"mini": MINI_WEIGHTS}
 
 
@@ -174,5 +175,5 @@ def default_weights() -> tuple[str | None, str]:
     if MINI_WEIGHTS.is_dir():
         return str(MINI_WEIGHTS), ("no released weights found (./pretrained_models, $MAGICANIMATE_WEIGHTS or the "
                                    "Hugging Face cache): using the mini model in the package "
-                                   "(128 x 128, trained on synthetic people; docs/mini_model.md)")
+                                   f"({MINI_SIZE} x {MINI_SIZE}, trained on synthetic people; docs/mini_model.md)")
     return None, "no released weights found here: they will be downloaded from the Hugging Face Hub"
