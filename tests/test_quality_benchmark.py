@@ -49,8 +49,8 @@ def test_heldout_videos_are_heldout_identities_and_motions():
 
 def test_rows_cover_the_baselines_ablations_and_lossy_modes():
     names = [r.name for r in qb.default_rows(steps=25, stage1_weights=True, stage2_weights=True)]
-    for part in ("faithful", "copy the reference", "VAE round trip", "random weights", "stage-1", "stage-2", "overlap 0", "per segment",
-                 "DPM-Solver++ 12", "UniPC 12", "DeepCache interval 2", "DeepCache interval 3", "bfloat16"):
+    for part in ("faithful", "copy the reference", "VAE round trip", "random weights", "stage-1", "stage-2",
+                 "overlap 0", "per segment", "DPM-Solver++ 12", "UniPC 12", "DeepCache interval 2", "DeepCache interval 3", "bfloat16"):
         assert any(part in n for n in names), part
     assert all(r.options["steps"] in (25, 12) for r in qb.default_rows(steps=25, stage1_weights=False))
 

@@ -52,7 +52,7 @@ class QualityRow:
     """One line of the benchmark: a name, what produced it, and how to generate a video."""
 
     name: str
-    weights: str  # a label: "mini", "random", "stage1", "vae" (round trip of the truth), "-" (copy)
+    weights: str  # a label: "mini", "random", "stage1", "stage2", "vae" (round trip of the truth), "-" (copy)
     options: dict[str, Any] = field(default_factory=dict)  # SampleOptions overrides
     dtype: str = "float32"
 
