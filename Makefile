@@ -8,9 +8,9 @@ TORCH_CPU_SPEC ?= torch==2.13.0
 
 # The mini model (docs/mini_model.md): every stage from nothing, resumable. Stage 1's export is
 # what ships; stage 2 (motion modules) is trained for the benchmark's comparison row, as it did
-# not improve held-out quality yet. Re-running continues
-# each stage from its latest checkpoint (a finished stage only re-exports). Passing PY=... on the
-# command line uses that interpreter and skips `install`. On a shared machine:
+# not improve held-out quality yet. Re-running continues each stage from its latest checkpoint
+# (a finished stage only re-exports). Passing PY=... on the command line uses that interpreter
+# and skips `install`. On a shared machine:
 #   make mini-model PY=/path/to/python MINI_NICE="nice -n 19" MINI_THREADS=1
 # MINI_ARGS is added to every stage's command line, e.g. a smoke test of the whole chain:
 #   make mini-model PY=... MINI_RUNS=/tmp/mini MINI_WEIGHTS=/tmp/mini/weights MINI_ARGS="--max-steps 3"
