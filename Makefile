@@ -6,11 +6,11 @@ PY     := $(VENV)/bin/python
 # resolving `torch>=2.3` never pulls the multi-GB CUDA wheels.
 TORCH_CPU_SPEC ?= torch==2.13.0
 
-# The mini model (docs/mini_model.md): every stage from nothing, resumable. Stage 1's export is
-# what ships; stage 2 (motion modules) is trained for the benchmark's comparison row, as it did
-# not improve held-out quality yet. Re-running continues each stage from its latest checkpoint
-# (a finished stage only re-exports). Passing PY=... on the command line uses that interpreter
-# and skips `install`. On a shared machine:
+# The mini model (docs/mini_model.md): every stage from nothing, resumable: stage 0 (VAE),
+# stage 1 (UNet, appearance encoder, ControlNet), stage 1b (stage 1 continued), stage 2 (motion
+# modules); stage 2's export is packed into the package. Re-running continues each stage from
+# its latest checkpoint (a finished stage only re-exports). Passing PY=... on the command line
+# uses that interpreter and skips `install`. On a shared machine:
 #   make mini-model PY=/path/to/python MINI_NICE="nice -n 19" MINI_THREADS=1
 # MINI_ARGS is added to every stage's command line, e.g. a smoke test of the whole chain:
 #   make mini-model PY=... MINI_RUNS=/tmp/mini MINI_WEIGHTS=/tmp/mini/weights MINI_ARGS="--max-steps 3"
@@ -60,9 +60,11 @@ mini-model: $(MINI_DEPS)
 	$(MINI_TRAIN) --stage 0 --config configs/mini/stage0.yaml --output $(MINI_RUNS)/stage0
 	$(MINI_TRAIN) --stage 1 --config configs/mini/stage1.yaml --output $(MINI_RUNS)/stage1 \
 		--set model.pretrained=$(MINI_RUNS)/stage0/weights
-	$(MINI_TRAIN) --stage 2 --config configs/mini/stage2.yaml --output $(MINI_RUNS)/stage2 \
+	$(MINI_TRAIN) --stage 1 --config configs/mini/stage1b.yaml --output $(MINI_RUNS)/stage1b \
 		--set model.pretrained=$(MINI_RUNS)/stage1/weights
-	$(MINI_ENV) $(PY) -m magicanimate pack-weights $(MINI_RUNS)/stage1/weights $(MINI_WEIGHTS)
+	$(MINI_TRAIN) --stage 2 --config configs/mini/stage2.yaml --output $(MINI_RUNS)/stage2 \
+		--set model.pretrained=$(MINI_RUNS)/stage1b/weights
+	$(MINI_ENV) $(PY) -m magicanimate pack-weights $(MINI_RUNS)/stage2/weights $(MINI_WEIGHTS)
 	$(MINI_ENV) $(PY) -m magicanimate check-weights $(MINI_WEIGHTS)
 
 clean:

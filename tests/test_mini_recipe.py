@@ -36,7 +36,7 @@ def one_thread(one_torch_thread):
 
 
 def mini_configs():
-    return [load_config(CONFIGS / f"stage{stage}.yaml").check() for stage in (0, 1, 2)]
+    return [load_config(CONFIGS / f"stage{name}.yaml").check() for name in ("0", "1", "1b", "2")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -46,7 +46,7 @@ def mini_configs():
 
 def test_mini_configs_load_validate_and_chain():
     stages = mini_configs()
-    assert [c.stage for c in stages] == [0, 1, 2]
+    assert [c.stage for c in stages] == [0, 1, 1, 2]  # stage 1, then stage 1 continued (1b)
     assert stages[0].model.pretrained == f"random:{MINI.name}"  # from nothing
     for before, after in zip(stages, stages[1:]):  # each stage starts from the previous one's export
         assert after.model.pretrained == f"{before.output}/weights"
@@ -54,9 +54,11 @@ def test_mini_configs_load_validate_and_chain():
     # the data are rendered at the size the weights call native (UNet sample_size x the VAE's 8x)
     assert stages[0].data.width == stages[0].data.height == MINI.sample_size * 8 == MINI_SIZE
     assert stages[0].data.root.startswith("synthetic:")
-    assert [c.data.num_frames for c in stages] == [1, 1, 16]
+    assert [c.data.num_frames for c in stages] == [1, 1, 1, 16]
+    assert stages[1].model.trainable == stages[2].model.trainable  # 1b continues what stage 1 trains
     assert stages[1].model.controlnet_conditioning_channels == list(MINI.controlnet_embedding)
-    assert stages[2].data.frame_threshold > 0  # image-video joint training
+    assert stages[-1].model.trainable == ["unet.*motion_modules.*"]  # the paper's stage 2: motion modules only
+    assert stages[-1].data.frame_threshold == stages[-1].data.image_threshold == 0  # stills carry no gradient
     assert all(c.mixed_precision == "no" and c.data.num_workers == 0 for c in stages)  # CPU settings
 
 
@@ -87,10 +89,12 @@ def test_makefile_runs_every_stage_in_order_resumably():
                          capture_output=True, text=True, check=True).stdout
     lines = [line for line in out.splitlines() if "magicanimate" in line]
     stages = [line.split("--stage ")[1].split()[0] for line in lines if "--stage" in line]
-    assert stages == ["0", "1", "2"]
+    assert stages == ["0", "1", "1", "2"]
+    assert [line.split("--output ")[1].split()[0] for line in lines if "--stage" in line] == [
+        "somewhere/stage0", "somewhere/stage1", "somewhere/stage1b", "somewhere/stage2"]
     assert all("--resume" in line for line in lines if "--stage" in line)
-    # stage 1's export is shipped (stage 2 did not improve held-out quality yet: docs/mini_model.md)
-    assert "pack-weights somewhere/stage1/weights" in out and "check-weights" in lines[-1]
+    # the last stage's export is shipped: the whole model, motion modules trained
+    assert "pack-weights somewhere/stage2/weights" in out and "check-weights" in lines[-1]
     assert "install" not in out.split("\n")[0]  # PY given: no venv is built
     assert all(f"PYTHONPATH={REPO}/src" in line for line in lines)  # this checkout's code, whichever venv
 

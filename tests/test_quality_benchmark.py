@@ -38,6 +38,42 @@ def test_rows_average_over_videos_and_a_rerun_reads_the_cache(tmp_path, monkeypa
     assert again["psnr"] == first["psnr"]
 
 
+def test_a_cached_result_made_otherwise_is_generated_again(tmp_path):
+    row = qb.QualityRow("copy the reference frame", "-")
+    specs = _specs()[:1]
+    calls = []
+
+    def counting(reference, sample):
+        calls.append(1)
+        return qb.copy_reference(reference, sample)
+
+    qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 1, "weights": "aaaa"})
+    qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 1, "weights": "aaaa"})
+    assert len(calls) == 1  # same key: read back
+    qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 1, "weights": "bbbb"})
+    qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 2, "weights": "bbbb"})
+    assert len(calls) == 3  # other weights, then another seed: generated again
+    cache = tmp_path / "copy_the_reference_frame" / f"{specs[0].name}.json"
+    cache.write_text('{"video": "trunc')  # a broken cache file is regenerated, not an error
+    qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 2, "weights": "bbbb"})
+    assert len(calls) == 4 and json.loads(cache.read_text())["key"]["seed"] == 2
+    assert not list(tmp_path.rglob("*.part"))
+
+
+def test_the_weights_fingerprint_follows_the_files(tmp_path):
+    import os
+
+    (tmp_path / "unet").mkdir()
+    weights = tmp_path / "unet" / "model.safetensors"
+    weights.write_bytes(b"1234")
+    first = qb.weights_fingerprint(tmp_path)
+    assert qb.weights_fingerprint(tmp_path) == first
+    weights.write_bytes(b"12345")  # another size
+    second = qb.weights_fingerprint(tmp_path)
+    os.utime(weights, ns=(1, 1))  # same size, another modification time
+    assert len({first, second, qb.weights_fingerprint(tmp_path)}) == 3
+
+
 def test_heldout_videos_are_heldout_identities_and_motions():
     from magicanimate.synthetic.dataset import HELDOUT_IDENTITY_START
     from magicanimate.synthetic.motion import HELDOUT_MOTIONS

@@ -22,11 +22,14 @@ Metrics per video, averaged over videos: L1 (0-1), PSNR, SSIM (``magicanimate.me
 silhouette IoU and part-colour error (``magicanimate.metrics.person``), the frame-to-frame
 change error over all pairs and at the seams of 16-frame segments
 (``magicanimate.metrics.temporal``), and seconds per video. Rows are cached per video under
-``--work-dir`` (JSON), so an interrupted run continues where it stopped.
+``--work-dir`` (JSON), so an interrupted run continues where it stopped; each cached result
+records what made it (row, options, dtype, seed, frames, size and the weights' files), and a
+result made otherwise (other weights in the same folder, another seed) is generated again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -103,14 +106,44 @@ def model_generator(model, row: QualityRow, *, seed: int) -> Generate:
     return generate
 
 
+def weights_fingerprint(folder: str | Path) -> str:
+    """A digest of a weights folder's files (relative path, size, modification time): changes when they do."""
+    from magicanimate.weights.layout import resolve_weights
+
+    root = resolve_weights(folder)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def _read_cached(cache: Path | None, key: dict[str, Any]) -> dict[str, Any] | None:
+    """A cached per-video result made with exactly ``key``, else None (missing, unreadable or made otherwise)."""
+    if cache is None or not cache.is_file():
+        return None
+    try:
+        cached = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return None
+    return cached if isinstance(cached, dict) and cached.get("key") == key else None
+
+
 def run_row(row: QualityRow, generate: Generate, specs: Iterable[SampleSpec], *, work_dir: Path | None,
-            progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Scores of one row, averaged over the videos (per-video results cached as JSON in ``work_dir``)."""
+            made_by: dict[str, Any] | None = None, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Scores of one row, averaged over the videos (per-video results cached as JSON in ``work_dir``).
+
+    ``made_by`` (weights fingerprint, seed, ...) joins the row and the video in each cached
+    result's key: a cached result is reused only when its key matches.
+    """
     per_video = []
     for spec in specs:
         cache = work_dir / _slug(row.name) / f"{spec.name}.json" if work_dir else None
-        if cache is not None and cache.is_file():
-            per_video.append(json.loads(cache.read_text()))
+        key = {"row": row.name, "options": row.options, "dtype": row.dtype, "video": spec.name,
+               "frames": spec.num_frames, "size": list(spec.size), **(made_by or {})}
+        cached = _read_cached(cache, key)
+        if cached is not None:
+            per_video.append(cached)
             continue
         sample = make_sample(spec)
         reference, _ = make_reference(spec)
@@ -119,7 +152,9 @@ def run_row(row: QualityRow, generate: Generate, specs: Iterable[SampleSpec], *,
         result = {"video": spec.name, "seconds": time.perf_counter() - start, **score(generated, sample)}
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
-            cache.write_text(json.dumps(result))
+            partial = cache.with_suffix(".part")
+            partial.write_text(json.dumps({**result, "key": key}))
+            partial.replace(cache)  # never a half-written cache file
         per_video.append(result)
         if progress:
             progress(f"{row.name}: {spec.name} PSNR {result['psnr']:.2f} dB, IoU {result['silhouette_iou']:.3f} "
@@ -187,6 +222,9 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
 
     models: dict[tuple[str, str], Any] = {}
 
+    def folder_for(row: QualityRow) -> str | Path:
+        return {"stage1": stage1_weights, "stage2": stage2_weights}.get(row.weights, weights)
+
     def model_for(row: QualityRow):
         key = ("mini" if row.weights == "vae" else row.weights, row.dtype)  # the round trip uses the model's VAE
         if key not in models:
@@ -196,8 +234,7 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
                 models[key] = MagicAnimate(random_components(SIZES["mini"], device=device, dtype=dtype),
                                            device=device, dtype=dtype)
             else:
-                folder = {"stage1": stage1_weights, "stage2": stage2_weights}.get(row.weights, weights)
-                models[key] = MagicAnimate.from_pretrained(folder, device=device, dtype=dtype)
+                models[key] = MagicAnimate.from_pretrained(folder_for(row), device=device, dtype=dtype)
         return models[key]
 
     rows = default_rows(steps=steps, stage1_weights=stage1_weights is not None,
@@ -210,13 +247,16 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
     specs = benchmark_specs(videos=videos, frames=frames, size=size)
     results = []
     for row in rows:
+        made_by: dict[str, Any] = {"seed": seed, "weights": row.weights}
         if row.weights == "-":
             generate = copy_reference
         elif row.weights == "vae":
             generate = vae_round_trip(model_for(row))
         else:
             generate = model_generator(model_for(row), row, seed=seed)
-        results.append(run_row(row, generate, specs, work_dir=work_dir, progress=progress))
+        if row.weights not in ("-", "random"):
+            made_by["weights"] = weights_fingerprint(folder_for(row))
+        results.append(run_row(row, generate, specs, work_dir=work_dir, made_by=made_by, progress=progress))
     faithful = next((r for r in results if r["name"].startswith("model, faithful")), None)
     return {"videos": videos, "frames": frames, "size": size, "steps": steps, "seed": seed, "rows": results,
             "table": markdown_table(results, reference_seconds=faithful["seconds"] if faithful else None)}

@@ -106,6 +106,8 @@ class OptimConfig:
     lr_scheduler: str = opt("constant_with_warmup", "diffusers schedule name: constant, constant_with_warmup, "
                             "linear, cosine, ...")
     lr_warmup_steps: int = opt(0, "warm-up steps of the schedule")
+    snr_gamma: float = opt(0.0, "Min-SNR-gamma loss weighting (weight min(SNR, gamma) / SNR per sample; 5 is the "
+                           "paper's choice): more weight to high-noise timesteps. 0: unweighted, as the release")
 
 
 @dataclass
@@ -211,6 +213,8 @@ class TrainConfig:
                      "plot_every", "fixed_batch_size", "vae_chunk"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.optim.snr_gamma < 0:
+            problems.append(f"optim.snr_gamma must be >= 0 (0: unweighted), got {self.optim.snr_gamma}")
         if self.progress_every < 0:
             problems.append(f"progress_every must be >= 0, got {self.progress_every}")
         if not self.model.trainable:

@@ -45,6 +45,7 @@ from magicanimate.training.data import DrawSampler, TrainingDataset, collate, lo
 from magicanimate.training.ema import EMA
 from magicanimate.training.export import export_release_layout
 from magicanimate.training.logger import TrainingLog, progress_line
+from magicanimate.training.loss_weighting import min_snr_weights
 from magicanimate.training.model import TrainingModel
 from magicanimate.models.text import empty_prompt_embedding
 from magicanimate.models.vae import VAE_SCALE
@@ -313,7 +314,12 @@ class Trainer:
     def _loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         noise = inputs.pop("noise")
         pred = model(**inputs)
-        return F.mse_loss(pred.float(), noise.float())
+        gamma = self.cfg.optim.snr_gamma
+        if gamma <= 0:
+            return F.mse_loss(pred.float(), noise.float())
+        per_sample = F.mse_loss(pred.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3, 4))  # (b,)
+        weights = min_snr_weights(self.noise_scheduler.alphas_cumprod, inputs["timesteps"], gamma=gamma)
+        return (per_sample * weights).mean()
 
     def batch_loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
         """Loss of one micro-batch; noise and timesteps drawn from ``generator``."""
