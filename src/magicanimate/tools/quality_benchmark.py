@@ -126,7 +126,9 @@ def _read_cached(cache: Path | None, key: dict[str, Any]) -> dict[str, Any] | No
         cached = json.loads(cache.read_text())
     except (OSError, ValueError):
         return None
-    return cached if isinstance(cached, dict) and cached.get("key") == key else None
+    if not isinstance(cached, dict) or cached.pop("key", None) != key:
+        return None
+    return cached  # the scores, without the key
 
 
 def run_row(row: QualityRow, generate: Generate, specs: Iterable[SampleSpec], *, work_dir: Path | None,
