@@ -195,7 +195,7 @@ def default_rows(*, steps: int, stage1_weights: bool, stage2_weights: bool = Fal
     if stage1_weights:
         rows.append(QualityRow("stage-1 weights (no motion modules)", "stage1"))
     if stage2_weights:
-        rows.append(QualityRow("stage-2 weights (motion modules trained, image-video joint)", "stage2"))
+        rows.append(QualityRow("stage-2 weights (motion modules trained)", "stage2"))
     rows += [
         QualityRow("no window fusion (overlap 0)", "mini", {"overlap": 0}),
         QualityRow("initial noise per segment", "mini", {"noise": "per-segment"}),
