@@ -107,7 +107,8 @@ class OptimConfig:
                             "linear, cosine, ...")
     lr_warmup_steps: int = opt(0, "warm-up steps of the schedule")
     snr_gamma: float = opt(0.0, "Min-SNR-gamma loss weighting (weight min(SNR, gamma) / SNR per sample; 5 is the "
-                           "paper's choice): low-noise timesteps count less, high-noise ones as before. 0: unweighted, as the release")
+                           "paper's choice): low-noise timesteps count less, high-noise ones as before. "
+                           "0: unweighted, as the release")
 
 
 @dataclass
