@@ -46,7 +46,7 @@ def denoising_error(weights: str, *, split: str, clips: int) -> dict[int, float]
             reference, _ = make_reference(spec)
             pixels = torch.from_numpy(sample.appearance).float() / 127.5 - 1  # (F, H, W, 3) in [-1, 1]
             latents = model.components.vae.encode(rearrange(pixels, "f h w c -> f c h w")).latent_dist.mean
-            latents = rearrange(latents * VAE_SCALE, "f c h w -> 1 c f h w")  # (1, 4, F, h, w)
+            latents = rearrange(latents * VAE_SCALE, "f c h w -> 1 c f h w")  # (1, c, F, h, w)
             conditioning = Conditioning(text=model.text_embedding(), reference_latent=model.encode_reference(reference),
                                         control=torch.from_numpy(sample.densepose))
             denoiser = Denoiser(model.models, model.bank, conditioning=conditioning, guidance=False,

@@ -189,5 +189,5 @@ def run_check_weights(args: argparse.Namespace) -> int:
     for name, status, detail in results:
         print(f"{name.ljust(width)}  {status.upper():8}  {detail}")
     bad = [r for r in results if r[1] != "ok"]
-    print(f"{len(results) - len(bad)} of {len(results)} components ok")
+    print(f"{len(results) - len(bad)} of {len(results)} checks ok")
     return 1 if bad else 0

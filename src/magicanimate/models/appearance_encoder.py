@@ -63,7 +63,7 @@ class AppearanceEncoder(UNet2DConditionModel):
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor | int,
                 encoder_hidden_states: torch.Tensor, bank: ReferenceBank) -> None:  # type: ignore[override]
-        """Record the reference tokens of ``sample`` (b, 4, h, w) at ``timestep`` into ``bank``.
+        """Record the reference tokens of ``sample`` (b, c, h, w) at ``timestep`` into ``bank``.
 
         The mid/up self-attention layers record through the processors that
         ``connect_reference_attention`` installed (with the same bank); the last block here.

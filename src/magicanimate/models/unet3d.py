@@ -232,7 +232,7 @@ class FeatureCache:
 
 
 class TemporalUNet(nn.Module):
-    """Denoising UNet over a window of frames: (b, 4, f, h, w) -> predicted noise, same shape."""
+    """Denoising UNet over a window of frames: (b, c, f, h, w) -> predicted noise, same shape."""
 
     def __init__(self, cfg: TemporalUNetConfig):
         super().__init__()

@@ -25,3 +25,14 @@ def fold_latent_scale(vae: nn.Module, factor: float) -> None:
         quant.bias[:latent] *= factor
         quant.bias[latent:] += 2.0 * math.log(factor)
         post.weight[:, :latent] /= factor  # (latent, latent, 1, 1): input channels are the latents
+
+
+def latent_downsampling(vae: nn.Module) -> int:
+    """Pixels per latent along each side: 2 per encoder block after the first (SD 1.5's VAE: 8)."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
+def latent_shape(vae: nn.Module, height: int, width: int) -> tuple[int, int, int]:
+    """(channels, h, w) of the latents of an ``height`` x ``width`` image (SD 1.5's VAE: 4, H/8, W/8)."""
+    factor = latent_downsampling(vae)
+    return vae.config.latent_channels, height // factor, width // factor

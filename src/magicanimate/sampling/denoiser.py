@@ -58,7 +58,7 @@ class Conditioning:
     """What every window of one video is conditioned on."""
 
     text: torch.Tensor  # (1, 77, d): the empty prompt
-    reference_latent: torch.Tensor  # (1, 4, h, w): clean VAE latent of the reference
+    reference_latent: torch.Tensor  # (1, c, h, w): clean VAE latent of the reference
     control: torch.Tensor  # uint8 (F, H, W, 3): the DensePose frames, on any device
 
 
@@ -123,7 +123,7 @@ class ControlResidualCache:
 class StepInputs:
     """The state of one denoising step that every window's prediction reads."""
 
-    latents: torch.Tensor  # (1, 4, F, h, w): all frames at this step
+    latents: torch.Tensor  # (1, c, F, h, w): all frames at this step
     t: torch.Tensor
     text: torch.Tensor
     control: torch.Tensor
@@ -177,12 +177,12 @@ class Denoiser:
                 self._residuals = None
 
     def __call__(self, latents: torch.Tensor, t: torch.Tensor, window: int) -> torch.Tensor:
-        """Noise of window ``window`` from its latents (1, 4, f, h, w), inside ``step``.
+        """Noise of window ``window`` from its latents (1, c, f, h, w), inside ``step``.
 
-        With guidance the result is (2, 4, f, h, w) = [unconditional, conditional]: both
+        With guidance the result is (2, c, f, h, w) = [unconditional, conditional]: both
         halves see the same latents, text ("") and ControlNet residuals; only the
         conditional half attends to the reference (the release's CFG). Without it the
-        result is the conditional half alone (1, 4, f, h, w). The halves are identical up
+        result is the conditional half alone (1, c, f, h, w). The halves are identical up
         to the first reference-attention layer (mid block), so by default the down path
         runs once (``share_cfg_down_path``); the result is the same function.
         """

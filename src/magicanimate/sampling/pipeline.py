@@ -26,7 +26,7 @@ from magicanimate.io.video import Motion, read_motion
 from magicanimate.models.appearance_encoder import connect_reference_attention
 from magicanimate.models.reference_attention import ReferenceBank
 from magicanimate.models.text import empty_prompt_embedding
-from magicanimate.models.vae import VAE_SCALE
+from magicanimate.models.vae import VAE_SCALE, latent_downsampling, latent_shape
 from magicanimate.options import WINDOW, SampleOptions, iter_options
 from magicanimate.runtime.device import resolve_device_dtype
 from magicanimate.runtime.distributed import WindowSplit
@@ -171,7 +171,7 @@ class MagicAnimate:
         """The side in pixels the weights were trained at (the size when none is given): the UNet's
         ``sample_size`` (latents) times the VAE's downsampling, as in diffusers' pipelines."""
         latent_side = self.components.unet.config.extra.get("sample_size", 64)
-        return int(latent_side) * 2 ** (len(self.components.vae.config.block_out_channels) - 1)
+        return int(latent_side) * latent_downsampling(self.components.vae)
 
     # ------------------------------------------------------------------ encoders
     def text_embedding(self, *, use_cache: bool = True) -> torch.Tensor:
@@ -182,7 +182,7 @@ class MagicAnimate:
         return self._text
 
     def encode_reference(self, image: np.ndarray) -> torch.Tensor:
-        """Clean VAE latent of a uint8 (H, W, 3) image: posterior mean × 0.18215, (1, 4, H/8, W/8)."""
+        """Clean VAE latent of a uint8 (H, W, 3) image: posterior mean × 0.18215, (1, 4, H/8, W/8) for SD's VAE."""
         x = torch.from_numpy(np.array(image, dtype=np.uint8)).float().to(self.dtype) / 127.5 - 1
         x = rearrange(x, "h w c -> 1 c h w").to(self.device)
         with torch.no_grad():
@@ -190,7 +190,7 @@ class MagicAnimate:
 
     def decode(self, latents: torch.Tensor, *, chunk: int = 8,
                progress: ProgressCallback | None = None) -> np.ndarray:
-        """Latents (1, 4, F, h, w) -> float32 frames (F, H, W, 3) in [0, 1], ``chunk`` frames at a time.
+        """Latents (1, c, F, h, w) -> float32 frames (F, H, W, 3) in [0, 1], ``chunk`` frames at a time.
 
         ``progress`` gets ``Progress("decode", done, F)`` before the first chunk and after each one.
         """
@@ -230,9 +230,10 @@ class MagicAnimate:
         ``per_segment``: a new draw for every ``window`` frames instead (the paper's ablation)."""
         generator = torch.Generator(device=self.device).manual_seed(seed)
         draws = num_frames // window if per_segment else 1
-        noise = torch.randn((1, 4, window * draws, height // 8, width // 8), generator=generator,
-                            device=self.device, dtype=self.dtype)
-        return noise.repeat(1, 1, num_frames // noise.shape[2], 1, 1)  # (1, 4, window, h, w) -> (1, 4, F, h, w)
+        channels, h, w = latent_shape(self.components.vae, height, width)
+        noise = torch.randn((1, channels, window * draws, h, w), generator=generator, device=self.device,
+                            dtype=self.dtype)
+        return noise.repeat(1, 1, num_frames // noise.shape[2], 1, 1)  # (1, c, window, h, w) -> (1, c, F, h, w)
 
     def __call__(
         self,

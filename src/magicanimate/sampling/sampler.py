@@ -35,7 +35,7 @@ def sample(
     split: WindowSplit | None = None,
     progress: ProgressCallback | None = None,
 ) -> torch.Tensor:
-    """Denoise ``latents`` (1, 4, F, h, w) over ``scheduler.timesteps`` (MagicAnimate sampling).
+    """Denoise ``latents`` (1, c, F, h, w) over ``scheduler.timesteps`` (MagicAnimate sampling).
 
     Per step: the denoiser predicts every window (``split`` says which ones this process
     computes and gathers the others), the predictions are averaged per frame over the

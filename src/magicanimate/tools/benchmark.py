@@ -95,6 +95,7 @@ def count_tflop(size: ModelSize, *, frames: int, height: int, width: int, steps:
     from torch.utils.flop_counter import FlopCounterMode
 
     from magicanimate.models.appearance_encoder import connect_reference_attention
+    from magicanimate.models.vae import latent_shape
     from magicanimate.models.reference_attention import ReferenceBank
     from magicanimate.sampling.denoiser import Conditioning, Denoiser, DenoiserModels
     from magicanimate.weights.random import random_models
@@ -103,11 +104,11 @@ def count_tflop(size: ModelSize, *, frames: int, height: int, width: int, steps:
         models = random_models(size, vocab_size=514)
     bank = ReferenceBank(None, release_structure=not exact_savings)
     connect_reference_attention(models["appearance_encoder"], models["unet"], bank)
-    h, w = height // 8, width // 8
+    c, h, w = latent_shape(models["vae"], height, width)
     padded = padded_length(frames, window)
     windows = sliding_windows(padded, window, overlap)
     text = torch.empty(1, 77, size.cross_attention_dim, device="meta")
-    reference = torch.empty(1, 4, h, w, device="meta")
+    reference = torch.empty(1, c, h, w, device="meta")
     t = torch.tensor(500)
 
     def flops(fn) -> float:
@@ -118,18 +119,18 @@ def count_tflop(size: ModelSize, *, frames: int, height: int, width: int, steps:
     with bank.step():
         ae = flops(lambda: models["appearance_encoder"](reference, t, text, bank))
     cn_frame = flops(lambda: models["controlnet"](
-        torch.empty(1, 4, h, w, device="meta"), t, encoder_hidden_states=text,
+        torch.empty(1, c, h, w, device="meta"), t, encoder_hidden_states=text,
         controlnet_cond=torch.empty(1, 3, height, width, device="meta"), return_dict=False))
     control = torch.zeros((window, height, width, 3), dtype=torch.uint8, device="meta")
     den = Denoiser(DenoiserModels(models["unet"], models["controlnet"], models["appearance_encoder"]), bank,
                    conditioning=Conditioning(text, reference, control), guidance=guidance,
                    share_cfg_down_path=exact_savings,
                    keep_all_residuals=True)  # residuals computed on entering the step, outside the count
-    latents = torch.empty(1, 4, window, h, w, device="meta")
+    latents = torch.empty(1, c, window, h, w, device="meta")
     with torch.no_grad(), den.step(0, t, latents=latents, windows={0: list(range(window))}):
         unet_window = flops(lambda: den(latents, t, 0))
     vae = models["vae"]
-    decode = flops(lambda: vae.decode(torch.empty(1, 4, h, w, device="meta")))
+    decode = flops(lambda: vae.decode(torch.empty(1, c, h, w, device="meta")))
     encode = flops(lambda: vae.encode(torch.empty(1, 3, height, width, device="meta")))
     per_step = ae + padded * cn_frame + len(windows) * unet_window  # each frame's ControlNet once per step
     return (steps * per_step + frames * decode + encode) / 1e12

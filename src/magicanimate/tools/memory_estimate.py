@@ -34,7 +34,7 @@ from magicanimate.sampling.memory_limit import PhaseLine, SizeLimit
 from magicanimate.weights.layout import WeightPaths
 from magicanimate.weights.random import ModelSize
 from magicanimate.sampling.windows import padded_length
-from magicanimate.models.vae import VAE_SCALE
+from magicanimate.models.vae import VAE_SCALE, latent_shape
 
 
 def module_bytes(module: nn.Module) -> int:
@@ -246,7 +246,8 @@ def estimate_peak_memory(model, *, frames: int, height: int, width: int, guidanc
             reference_latent = model.encode_reference(np.zeros((height, width, 3), np.uint8))
             scheduler = make_scheduler("ddim")
             scheduler.set_timesteps(1)
-            latents = torch.zeros((1, 4, padded, height // 8, width // 8), device=device, dtype=model.dtype)
+            channels, h, w = latent_shape(model.components.vae, height, width)
+            latents = torch.zeros((1, channels, padded, h, w), device=device, dtype=model.dtype)
             mem.phase = "denoise"
             denoiser = Denoiser(model.models, model.bank, conditioning=Conditioning(text, reference_latent, control),
                                 guidance=guidance_scale > 1.0, share_cfg_down_path=model.exact_savings)

@@ -89,7 +89,7 @@ def vae_round_trip(model) -> Generate:
     import torch
 
     def generate(reference: np.ndarray, sample: Sample) -> np.ndarray:
-        latents = torch.cat([model.encode_reference(frame) for frame in sample.appearance])  # (F, 4, h, w)
+        latents = torch.cat([model.encode_reference(frame) for frame in sample.appearance])  # (F, c, h, w)
         return model.decode(rearrange(latents, "f c h w -> 1 c f h w"))
 
     return generate

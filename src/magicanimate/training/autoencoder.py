@@ -28,7 +28,7 @@ from einops import rearrange
 from PIL import Image
 from torch import nn
 
-from magicanimate.models.vae import VAE_SCALE, fold_latent_scale
+from magicanimate.models.vae import VAE_SCALE, fold_latent_scale, latent_downsampling, latent_shape
 from magicanimate.training.data import collate
 from magicanimate.training.export import export_autoencoder_layout
 from magicanimate.training.trainer import Trainer, _seed_for
@@ -81,12 +81,13 @@ class AutoencoderTrainer(Trainer):
     def batch_loss(self, model: nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
         images = frames_of(batch)
         crop = self.cfg.autoencoder.crop
-        if crop:  # one random window per micro-batch, at multiples of 8 (the latent grid)
-            top, left = (8 * int(torch.randint(0, (size - crop) // 8 + 1, (1,), generator=generator))
+        grid = latent_downsampling(self.net.vae)
+        if crop:  # one random window per micro-batch, at multiples of the latent grid
+            top, left = (grid * int(torch.randint(0, (size - crop) // grid + 1, (1,), generator=generator))
                          for size in images.shape[2:])
             images = images[:, :, top:top + crop, left:left + crop]
         n, _, height, width = images.shape
-        eps = torch.randn((n, self.net.vae.config.latent_channels, height // 8, width // 8), generator=generator)
+        eps = torch.randn((n, *latent_shape(self.net.vae, height, width)), generator=generator)
         images = images.to(self.device)
         reconstruction, kl = model(images, eps.to(self.device))
         a = self.cfg.autoencoder

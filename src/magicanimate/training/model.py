@@ -22,7 +22,7 @@ from magicanimate.training.reference import BatchRecordingProcessor, BatchRefere
 
 
 class TrainingModel(nn.Module):
-    """MagicAnimate's denoiser for training: ``forward`` -> predicted noise (b, 4, f, h, w)."""
+    """MagicAnimate's denoiser for training: ``forward`` -> predicted noise (b, c, f, h, w)."""
 
     def __init__(self, unet: TemporalUNet, controlnet: ControlNetModel, appearance_encoder: AppearanceEncoder,
                  *, use_motion_modules: bool):
@@ -60,9 +60,9 @@ class TrainingModel(nn.Module):
     def forward(self, noisy: torch.Tensor, timesteps: torch.Tensor, reference: torch.Tensor,
                 control: torch.Tensor, text: torch.Tensor, temporal: torch.Tensor,
                 keep_reference: torch.Tensor | None = None) -> torch.Tensor:
-        """Predicted noise of ``noisy`` (b, 4, f, h, w) at ``timesteps`` (b,).
+        """Predicted noise of ``noisy`` (b, c, f, h, w) at ``timesteps`` (b,).
 
-        reference: clean reference latents (b, 4, h, w); control: DensePose (b, 3, f, H, W)
+        reference: clean reference latents (b, c, h, w); control: DensePose (b, 3, f, H, W)
         in [0, 1]; text: (b, n, d); temporal: (b,) bool, rows that run the motion modules;
         keep_reference: (b,) bool, rows that attend to their reference (None: all).
         """

@@ -48,7 +48,7 @@ from magicanimate.training.logger import TrainingLog, progress_line
 from magicanimate.training.loss_weighting import min_snr_weights
 from magicanimate.training.model import TrainingModel
 from magicanimate.models.text import empty_prompt_embedding
-from magicanimate.models.vae import VAE_SCALE
+from magicanimate.models.vae import VAE_SCALE, latent_shape
 from magicanimate.sampling.schedulers import training_noise_scheduler
 
 log = logging.getLogger(__name__)
@@ -280,7 +280,7 @@ class Trainer:
     # ------------------------------------------------------------------ one micro-batch
     @torch.no_grad()
     def _encode(self, frames: torch.Tensor, eps: torch.Tensor | None) -> torch.Tensor:
-        """uint8 (n, H, W, 3) -> latents (n, 4, H/8, W/8) float32: posterior sample (eps given) or mean."""
+        """uint8 (n, H, W, 3) -> latents (n, c, h, w) float32 (SD's VAE: 4, H/8, W/8): posterior sample (eps given) or mean."""
         x = rearrange(frames.to(self.device), "n h w c -> n c h w").to(self.weight_dtype) / 127.5 - 1
         out = []
         for start in range(0, x.shape[0], self.cfg.vae_chunk):
@@ -292,9 +292,9 @@ class Trainer:
     def _inputs(self, batch: dict[str, Any], generator: torch.Generator) -> dict[str, torch.Tensor]:
         """Model inputs and the noise target of a batch; randomness from ``generator`` (CPU) only."""
         b, f, height, width = batch["target"].shape[:4]
-        h, w = height // 8, width // 8
-        eps = torch.randn((b * f, 4, h, w), generator=generator).to(self.device, self.weight_dtype)
-        noise = torch.randn((b, 4, f, h, w), generator=generator).to(self.device)
+        c, h, w = latent_shape(self.vae, height, width)
+        eps = torch.randn((b * f, c, h, w), generator=generator).to(self.device, self.weight_dtype)
+        noise = torch.randn((b, c, f, h, w), generator=generator).to(self.device)
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), generator=generator)
         keep = torch.rand(b, generator=generator) >= self.cfg.model.reference_dropout
         latents = rearrange(self._encode(rearrange(batch["target"], "b f h w c -> (b f) h w c"), eps),

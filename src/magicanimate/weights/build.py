@@ -150,17 +150,18 @@ def load_tokenizer(folder: Path):
 def verify_components(paths: WeightPaths) -> list[tuple[str, str, str]]:
     """(component, "ok" | "missing" | "mismatch", detail) for every component, reading no tensor data."""
     present = {line.split(":")[0] for line in paths.problems()}
-    checks = [
-        ("tokenizer", lambda: (load_tokenizer(paths.tokenizer), "vocab.json + merges.txt")[1]),
-        ("text_encoder", lambda: _count(build_text_encoder(paths.text_encoder, check_only=True))),
-        ("vae", lambda: _count(build_vae(paths.vae, check_only=True))),
-        ("unet + temporal_attention", lambda: _unet_detail(paths)),
-        ("appearance_encoder", lambda: _count(build_appearance_encoder(paths.appearance_encoder, check_only=True))),
-        ("controlnet", lambda: _count(build_controlnet(paths.controlnet, check_only=True))),
+    checks = [  # (row, the components it reads, check)
+        ("tokenizer", ("tokenizer",), lambda: (load_tokenizer(paths.tokenizer), "vocab.json + merges.txt")[1]),
+        ("text_encoder", ("text_encoder",), lambda: _count(build_text_encoder(paths.text_encoder, check_only=True))),
+        ("vae", ("vae",), lambda: _count(build_vae(paths.vae, check_only=True))),
+        ("unet + temporal_attention", ("unet", "temporal_attention"), lambda: _unet_detail(paths)),
+        ("appearance_encoder", ("appearance_encoder",),
+         lambda: _count(build_appearance_encoder(paths.appearance_encoder, check_only=True))),
+        ("controlnet", ("controlnet",), lambda: _count(build_controlnet(paths.controlnet, check_only=True))),
+        ("latent geometry", ("vae", "unet", "appearance_encoder", "controlnet"), lambda: check_latent_geometry(paths)),
     ]
     results = []
-    for name, check in checks:
-        parts = name.split(" + ")
+    for name, parts, check in checks:
         if any(p in present for p in parts):
             detail = "; ".join(line for line in paths.problems() if line.split(":")[0] in parts)
             results.append((name, "missing", detail))
@@ -170,6 +171,28 @@ def verify_components(paths: WeightPaths) -> list[tuple[str, str, str]]:
         except WeightsError as err:
             results.append((name, "mismatch", str(err)))
     return results
+
+
+def check_latent_geometry(paths: WeightPaths) -> str:
+    """Check that the VAE's latents are what the UNet, appearance encoder and ControlNet take:
+    as many channels, and the ControlNet's conditioning embedding shrinks the pose as much as the VAE."""
+    vae = read_config(paths.vae)
+    channels = vae.get("latent_channels", 4)
+    halvings = len(vae.get("block_out_channels", [0] * 4)) - 1
+    wrong = []
+    for name, folder, keys in (("unet", paths.unet, ("in_channels", "out_channels")),
+                               ("appearance_encoder", paths.appearance_encoder, ("in_channels",)),
+                               ("controlnet", paths.controlnet, ("in_channels",))):
+        config = read_config(folder)
+        wrong += [f"{name} {key} {config.get(key, 4)}" for key in keys if config.get(key, 4) != channels]
+    if wrong:
+        raise WeightsError(f"the vae makes {channels} latent channels but {', '.join(wrong)}: "
+                           "these components do not belong together")
+    embedding = read_config(paths.controlnet).get("conditioning_embedding_out_channels", [16, 32, 96, 256])
+    if len(embedding) - 1 != halvings:
+        raise WeightsError(f"the vae halves the picture {halvings} times but the controlnet's conditioning "
+                           f"embedding {len(embedding) - 1} times: these components do not belong together")
+    return f"{channels} channels at 1/{2 ** halvings} of the picture's side, as every denoiser part takes"
 
 
 def _count(module: nn.Module) -> str:
@@ -197,6 +220,7 @@ class Components:
 def load_components(paths: WeightPaths, *, device: torch.device | str, dtype: torch.dtype) -> Components:
     """Load all components from ``paths`` (every tensor checked) onto ``device`` in ``dtype``."""
     paths.require_complete()
+    check_latent_geometry(paths)
     unet, report = build_temporal_unet(paths.unet, paths.temporal_attention)
     log.info("temporal UNet: %s", report.describe())
     return Components(

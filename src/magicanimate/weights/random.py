@@ -35,14 +35,15 @@ class ModelSize:
     unet_channels: tuple[int, int, int, int]
     unet_groups: int
     cross_attention_dim: int
-    controlnet_embedding: tuple[int, int, int, int]
-    vae_channels: tuple[int, int, int, int]
+    controlnet_embedding: tuple[int, ...]  # as many widths as the VAE has blocks
+    vae_channels: tuple[int, ...]  # one block per width: len - 1 halvings (4 blocks: 8x downsampling)
     vae_groups: int
     text_hidden: int
     text_layers: int
     text_heads: int
     attention_head_dim: int = 8  # SD 1.5 naming: the number of heads
     sample_size: int = 64  # the UNet's latent size at the native resolution: 64 -> 512 x 512 pixels
+    latent_channels: int = 4  # the VAE's latent channels = the UNet's input and output channels
 
     def unet_config(self) -> dict[str, Any]:
         """diffusers UNet2DConditionModel config (SD 1.5 key set)."""
@@ -50,8 +51,9 @@ class ModelSize:
             "_class_name": "UNet2DConditionModel", "act_fn": "silu", "attention_head_dim": self.attention_head_dim,
             "block_out_channels": list(self.unet_channels), "center_input_sample": False,
             "cross_attention_dim": self.cross_attention_dim, "down_block_types": _DOWN, "downsample_padding": 1,
-            "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": 4, "layers_per_block": 2,
-            "mid_block_scale_factor": 1, "norm_eps": 1e-5, "norm_num_groups": self.unet_groups, "out_channels": 4,
+            "flip_sin_to_cos": True, "freq_shift": 0, "in_channels": self.latent_channels, "layers_per_block": 2,
+            "mid_block_scale_factor": 1, "norm_eps": 1e-5, "norm_num_groups": self.unet_groups,
+            "out_channels": self.latent_channels,
             "sample_size": self.sample_size, "up_block_types": _UP,
         }
 
@@ -69,8 +71,9 @@ class ModelSize:
     def vae_config(self) -> dict[str, Any]:
         """diffusers AutoencoderKL config."""
         return {"_class_name": "AutoencoderKL", "act_fn": "silu", "block_out_channels": list(self.vae_channels),
-                "down_block_types": ["DownEncoderBlock2D"] * 4, "up_block_types": ["UpDecoderBlock2D"] * 4,
-                "in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 2,
+                "down_block_types": ["DownEncoderBlock2D"] * len(self.vae_channels),
+                "up_block_types": ["UpDecoderBlock2D"] * len(self.vae_channels),
+                "in_channels": 3, "out_channels": 3, "latent_channels": self.latent_channels, "layers_per_block": 2,
                 "norm_num_groups": self.vae_groups, "sample_size": 64, "scaling_factor": VAE_SCALE}
 
     def text_config(self, vocab_size: int) -> dict[str, Any]:
