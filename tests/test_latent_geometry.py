@@ -106,6 +106,7 @@ def test_a_controlnet_that_shrinks_the_pose_more_than_the_vae_is_refused(four_x_
     config = json.loads(config_file.read_text())
     config["conditioning_embedding_out_channels"] = [16, 16, 32, 32]  # 3 halvings, the VAE makes 2
     config_file.write_text(json.dumps(config))
-    rows = {name: (status, detail) for name, status, detail in verify_components(WeightPaths.release_layout(mixed))}
+    paths = WeightPaths.release_layout(mixed)
+    rows = {name: (status, detail) for name, status, detail in verify_components(paths)}
     assert rows["latent geometry"][0] == "mismatch"
     assert "halves the picture 2 times but the controlnet's conditioning embedding 3 times" in rows["latent geometry"][1]

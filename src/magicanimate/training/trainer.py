@@ -280,7 +280,8 @@ class Trainer:
     # ------------------------------------------------------------------ one micro-batch
     @torch.no_grad()
     def _encode(self, frames: torch.Tensor, eps: torch.Tensor | None) -> torch.Tensor:
-        """uint8 (n, H, W, 3) -> latents (n, c, h, w) float32 (SD's VAE: 4, H/8, W/8): posterior sample (eps given) or mean."""
+        """uint8 (n, H, W, 3) -> latents (n, c, h, w) float32 (SD's VAE: c = 4, h = H/8, w = W/8):
+        posterior sample (eps given) or mean."""
         x = rearrange(frames.to(self.device), "n h w c -> n c h w").to(self.weight_dtype) / 127.5 - 1
         out = []
         for start in range(0, x.shape[0], self.cfg.vae_chunk):
