@@ -14,9 +14,11 @@ import pytest
 import torch
 
 from conftest import REPO
+from magicanimate.io.densepose_colors import background_color, part_colors
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS
 from magicanimate.models.vae import VAE_SCALE, fold_latent_scale
 from magicanimate.training import load_config, train
+from magicanimate.training.autoencoder import pixel_weights, weighted_mean
 from magicanimate.training.config import parse_duration
 from magicanimate.training.data import load_items
 from magicanimate.weights.build import build_vae, verify_components
@@ -207,3 +209,37 @@ def test_pack_weights_command(stage0_run, tmp_path, capsys):
     assert "MB (float32)" in capsys.readouterr().out
     assert main(["check-weights", str(tmp_path / "packed")]) == 0
     assert main(["pack-weights", str(tmp_path / "missing"), str(tmp_path / "other")]) == 1
+
+
+def test_stage0_foreground_weights_count_the_person_and_its_outline():
+    control = np.empty((1, 1, 4, 5, 3), np.uint8)  # (b, f, H, W, 3)
+    control[...] = background_color()
+    control[0, 0, 1, 1] = part_colors()[1]  # one pixel of the person
+    batch = {"reference": torch.zeros(1, 4, 5, 3, dtype=torch.uint8),
+             "target": torch.zeros(1, 1, 4, 5, 3, dtype=torch.uint8), "control": torch.from_numpy(control)}
+    weights = pixel_weights(batch, 4.0)
+    expected_target = torch.ones(4, 5)
+    expected_target[0:3, 0:3] = 5.0  # the pixel and its 8 neighbours count 1 + 4
+    assert weights.shape == (2, 1, 4, 5)
+    torch.testing.assert_close(weights[0, 0], torch.ones(4, 5))  # the reference has no DensePose
+    torch.testing.assert_close(weights[1, 0], expected_target)
+
+
+def test_weighted_mean_by_hand():
+    values = torch.tensor([[[[1.0, 3.0]], [[5.0, 7.0]]]])  # (1, 2, 1, 2)
+    weights = torch.tensor([[[[1.0, 3.0]]]])  # (1, 1, 1, 2)
+    # channel 0: (1 + 9) / 4 = 2.5; channel 1: (5 + 21) / 4 = 6.5; mean 4.5
+    assert weighted_mean(values, weights).item() == pytest.approx(4.5)
+
+
+def test_stage0_trains_with_foreground_weight_and_crop(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAGICANIMATE_SYNTHETIC_CACHE", str(tmp_path / "data"))
+    run = train(load_config(None, {
+        "stage": 0, "output": str(tmp_path / "stage0"), "max_steps": 1, "batch_size": 2, "checkpoint_every": 1,
+        "fixed_batch_every": 1, "fixed_batch_size": 2, "model.pretrained": "random:tiny",
+        "data.root": "synthetic:train=2,heldout=1,frames=4,size=64", "data.width": 64, "data.height": 64,
+        "data.num_frames": 1, "data.num_workers": 0, "autoencoder.foreground_weight": 4.0,
+        "autoencoder.crop": 32, "autoencoder.scale_samples": 2, "validation.every": 0}))
+    assert run.steps == 1 and np.isfinite(run.final_loss)
+    with pytest.raises(Exception, match="foreground_weight"):
+        load_config(None, {"stage": 0, "autoencoder.foreground_weight": -1}).check()

@@ -4,7 +4,8 @@ A model trained from nothing has no SD VAE to start from. Per micro-batch, the r
 and target frames of each sample (single frames, ``data.num_frames: 1``; optionally a random
 ``autoencoder.crop`` window of them) are encoded, a
 latent is drawn from the posterior and decoded; loss = L1 + mse_weight x MSE (pixels in
-[-1, 1]) + kl_weight x KL(posterior || N(0, I)) (summed over the latent, as in LDM).
+[-1, 1]; optionally a weighted mean that counts the person's pixels 1 + foreground_weight
+times) + kl_weight x KL(posterior || N(0, I)) (summed over the latent, as in LDM).
 The same loop, checkpoints, time budget and log as stages 1 and 2 (``Trainer``); the
 export writes the release layout with the trained ``sd-vae-ft-mse/``, after folding the
 latent spread into the VAE so that ``VAE_SCALE x latents`` has unit variance, as the
@@ -28,6 +29,7 @@ from einops import rearrange
 from PIL import Image
 from torch import nn
 
+from magicanimate.io.densepose_colors import person_mask
 from magicanimate.models.vae import VAE_SCALE, fold_latent_scale, latent_downsampling, latent_shape
 from magicanimate.training.data import collate
 from magicanimate.training.export import export_autoencoder_layout
@@ -50,6 +52,25 @@ class AutoencoderModel(nn.Module):
         posterior = self.vae.encode(images).latent_dist
         latents = posterior.mean + posterior.std * eps  # (n, 4, H/8, W/8)
         return self.vae.decode(latents).sample, posterior.kl()
+
+
+def pixel_weights(batch: dict[str, Any], foreground_weight: float) -> torch.Tensor:
+    """Loss weight per pixel of ``frames_of(batch)``, (n, 1, H, W): 1, and 1 + ``foreground_weight`` on the person.
+
+    The person is where a target frame's DensePose is not background, dilated by one pixel so
+    that the outline counts too; references have no DensePose and weigh 1 everywhere.
+    """
+    references = batch["reference"].shape[0]
+    control = rearrange(batch["control"], "b f h w c -> (b f) h w c").numpy()
+    mask = torch.from_numpy(person_mask(control)).float()[:, None]  # (b f, 1, H, W)
+    mask = F.max_pool2d(mask, kernel_size=3, stride=1, padding=1)
+    height, width = mask.shape[2:]
+    return torch.cat([torch.ones(references, 1, height, width), 1 + foreground_weight * mask])
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` (n, c, H, W) with per-pixel ``weights`` (n, 1, H, W), shared by the channels."""
+    return (values * weights).sum() / (weights.sum() * values.shape[1])
 
 
 def frames_of(batch: dict[str, Any]) -> torch.Tensor:
@@ -79,21 +100,28 @@ class AutoencoderTrainer(Trainer):
 
     # ------------------------------------------------------------------ loss
     def batch_loss(self, model: nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
+        a = self.cfg.autoencoder
         images = frames_of(batch)
-        crop = self.cfg.autoencoder.crop
+        weights = pixel_weights(batch, a.foreground_weight) if a.foreground_weight else None
         grid = latent_downsampling(self.net.vae)
-        if crop:  # one random window per micro-batch, at multiples of the latent grid
-            top, left = (grid * int(torch.randint(0, (size - crop) // grid + 1, (1,), generator=generator))
+        if a.crop:  # one random window per micro-batch, at multiples of the latent grid
+            top, left = (grid * int(torch.randint(0, (size - a.crop) // grid + 1, (1,), generator=generator))
                          for size in images.shape[2:])
-            images = images[:, :, top:top + crop, left:left + crop]
+            images = images[:, :, top:top + a.crop, left:left + a.crop]
+            if weights is not None:
+                weights = weights[:, :, top:top + a.crop, left:left + a.crop]
         n, _, height, width = images.shape
         eps = torch.randn((n, *latent_shape(self.net.vae, height, width)), generator=generator)
         images = images.to(self.device)
         reconstruction, kl = model(images, eps.to(self.device))
-        a = self.cfg.autoencoder
         reconstruction = reconstruction.float()
-        return (F.l1_loss(reconstruction, images) + a.mse_weight * F.mse_loss(reconstruction, images)
-                + a.kl_weight * kl.float().mean())
+        if weights is None:
+            l1, mse = F.l1_loss(reconstruction, images), F.mse_loss(reconstruction, images)
+        else:
+            weights = weights.to(self.device)
+            error = reconstruction - images
+            l1, mse = weighted_mean(error.abs(), weights), weighted_mean(error.square(), weights)
+        return l1 + a.mse_weight * mse + a.kl_weight * kl.float().mean()
 
     def release_activations(self) -> None:
         pass  # no reference bank in stage 0

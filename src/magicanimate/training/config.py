@@ -119,6 +119,9 @@ class AutoencoderConfig:
     mse_weight: float = opt(1.0, "weight of the squared-error reconstruction loss beside the L1 loss")
     crop: int = opt(0, "train on random crop x crop windows of the frames (multiple of 8; the VAE is "
                     "convolutional, so it still works on whole frames): more frames per second (0: whole frames)")
+    foreground_weight: float = opt(0.0, "extra weight of the reconstruction loss on the person: pixels where the "
+                                   "target frame's DensePose is not background (dilated by one pixel) count "
+                                   "1 + this (reference frames, which have no DensePose, count 1). 0: uniform")
     scale_samples: int = opt(64, "frames encoded at export to fold the latent spread into the VAE, so "
                              "0.18215 x latents has unit variance (0: no folding)")
 
@@ -195,8 +198,8 @@ class TrainConfig:
             problems.append(f"stage {self.stage} trains on single frames: data.num_frames must be 1, "
                             f"got {d.num_frames}")
         a = self.autoencoder
-        if a.kl_weight < 0 or a.mse_weight < 0 or a.scale_samples < 0:
-            problems.append("autoencoder.kl_weight, mse_weight and scale_samples must be >= 0")
+        if min(a.kl_weight, a.mse_weight, a.foreground_weight, a.scale_samples) < 0:
+            problems.append("autoencoder.kl_weight, mse_weight, foreground_weight and scale_samples must be >= 0")
         if a.crop and (a.crop % 8 or a.crop < 8 or a.crop > min(d.width, d.height)):
             problems.append(f"autoencoder.crop must be 0 or a multiple of 8 up to the frame size, got {a.crop}")
         if not 1 <= d.num_frames <= 24:
