@@ -14,6 +14,7 @@ from magicanimate.metrics.person import (
     part_colour_error,
     part_colour_error_per_frame,
     silhouette,
+    silhouette_errors,
     silhouette_iou,
 )
 
@@ -46,6 +47,21 @@ def test_silhouette_iou_hand_worked() -> None:
     truth[1, 0, 0] = True  # a person the generation missed -> 0
     assert silhouette_iou(video, truth, background=background) == pytest.approx(0.125)
 
+
+
+def test_silhouette_errors_hand_worked() -> None:
+    background, video = scene(frames=3)  # 6 x 8 = 48 pixels per frame
+    truth = np.zeros((3, 6, 8), bool)
+    truth[0, 1:3, 2:5] = True  # 6 true person pixels, 42 background pixels
+    video[0, 1:3, 1:3] = (200, 30, 30)  # 4 generated: 2 on the person, 2 on the background
+    truth[1] = True  # frame 1 all person, generated nothing: recall 0, no background to alarm on
+    video[2, 0, :] = (0, 0, 0)  # frame 2 no person, 8 of 48 background pixels taken for person
+    errors = silhouette_errors(video, truth, background=background)
+    assert errors["person_recall"] == pytest.approx((2 / 6 + 0 + 1) / 3)
+    assert errors["background_false_alarm"] == pytest.approx((2 / 42 + 0 + 8 / 48) / 3)
+    perfect = silhouette_errors(np.where(truth[..., None], 0, background).astype(np.uint8), truth,
+                                background=background)
+    assert perfect == {"person_recall": 1.0, "background_false_alarm": 0.0}
 
 def test_silhouette_iou_accepts_labels_floats_and_other_sizes() -> None:
     background, video = scene(h=4, w=4)

@@ -18,6 +18,7 @@ def test_the_true_video_scores_perfectly_and_a_frozen_one_does_not():
     perfect = qb.score(sample.appearance, sample)
     assert perfect["l1"] == 0 and perfect["silhouette_iou"] == 1 and perfect["part_colour_error"] == 0
     assert perfect["temporal_error"] == 0 and perfect["seam_error"] == 0 and perfect["ssim"] == pytest.approx(1)
+    assert perfect["person_recall"] == 1 and perfect["background_false_alarm"] == 0
     frozen = qb.score(np.repeat(sample.appearance[:1], len(sample.appearance), axis=0), sample)
     assert frozen["temporal_error"] > 0 and frozen["silhouette_iou"] < 1
 
@@ -57,6 +58,11 @@ def test_a_cached_result_made_otherwise_is_generated_again(tmp_path):
     cache.write_text('{"video": "trunc')  # a broken cache file is regenerated, not an error
     qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 2, "weights": "bbbb"})
     assert len(calls) == 4 and json.loads(cache.read_text())["key"]["seed"] == 2
+    stale = json.loads(cache.read_text())
+    del stale["person_recall"]  # a result written before that metric existed is scored again
+    cache.write_text(json.dumps(stale))
+    qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 2, "weights": "bbbb"})
+    assert len(calls) == 5 and "person_recall" in json.loads(cache.read_text())
     assert not list(tmp_path.rglob("*.part"))
 
 
@@ -111,3 +117,37 @@ def test_the_vae_round_trip_is_the_vae_applied_to_the_true_frames():
     expected = ((expected + 1) / 2).clamp(0, 1).permute(0, 2, 3, 1).numpy()
     assert got.shape == sample.appearance.shape[:3] + (3,)
     np.testing.assert_allclose(got, expected, atol=1e-4)  # x 0.18215 and back, frame by frame vs batched
+
+
+def test_real_motion_rows_score_the_motions_own_person_mask(tmp_path):
+    from types import SimpleNamespace
+
+    from magicanimate.io.densepose_colors import colorize_parts
+    from magicanimate.synthetic.dataset import scene_for
+
+    labels = np.zeros((3, 32, 32), np.uint8)
+    labels[:, 8:24, 12:20] = 5  # the motion's person: a 16 x 8 block at 32 px, 8 x 4 at the model's 16 px
+    np.save(tmp_path / "motion.npy", colorize_parts(labels))  # dp_segm frames (3, 32, 32, 3)
+    motion = tmp_path / "motion.npy"
+
+    class PaintsTheMask:  # a stand-in model: a black person exactly where the motion has one, half a column off
+        native_size = 16
+
+        def __init__(self, shift: int):
+            self.shift = shift
+
+        def animate(self, reference, motion, *, options):
+            frames = np.repeat(scene[None], len(motion), axis=0).copy()
+            frames[:, 4:12, 6 + self.shift:10 + self.shift] = 0
+            return SimpleNamespace(frames=frames.astype(np.float32) / 255)
+
+    spec = qb.split_specs("heldout", count=1, num_frames=1, size=(16, 16))[0]
+    scene = scene_for(spec)
+    exact, = qb.real_motion_benchmark(PaintsTheMask(0), [motion], frames=3, steps=1)
+    assert exact["motion"] == "motion.npy" and exact["frames"] == 3 and exact["silhouette_iou"] == 1
+    assert exact["person_recall"] == 1 and exact["background_false_alarm"] == 0
+    shifted, = qb.real_motion_benchmark(PaintsTheMask(2), [motion], frames=3, steps=1)
+    # 16 of the 32 true pixels found, 16 of the 224 background pixels painted: IoU 16 / 48
+    assert shifted["silhouette_iou"] == pytest.approx(16 / 48)
+    assert shifted["person_recall"] == pytest.approx(0.5)
+    assert shifted["background_false_alarm"] == pytest.approx(16 / 224)

@@ -12,7 +12,10 @@ that every other pixel equals the background exactly, so the true video's mask i
 the true person mask for any tolerance in [0, 48); the default 24 sits in the middle,
 ignoring small colour noise of a model's background while still seeing a person that is
 close in colour to the scene. The score of a frame is |A ∩ B| / |A ∪ B| (1 when both
-are empty), averaged over frames.
+are empty), averaged over frames. ``silhouette_errors`` splits what the IoU loses into the
+true person's pixels that were missed (person recall) and the background's pixels taken for
+person (background false alarms: a blurred or recoloured background counts here, as does a
+blurred halo around the person).
 
 Part colour. For each frame and each DensePose part k (1..24) covering at least
 ``min_pixels`` pixels of the true labels, the mean colour of the generated frame over
@@ -74,6 +77,28 @@ def silhouette_iou(generated: Video, true_mask: np.ndarray, *, background: np.nd
     frames = resize_bilinear_uint8(frames, truth.shape[1:3])
     return float(mask_iou_per_frame(silhouette(frames, background, tolerance=tolerance), truth).mean())
 
+
+
+def silhouette_errors(generated: Video, true_mask: np.ndarray, *, background: np.ndarray,
+                      tolerance: float = SILHOUETTE_TOLERANCE) -> dict[str, float]:
+    """Where a silhouette IoU is lost: the share of the true person found, and of the background taken for person.
+
+    ``person_recall``: mean over frames of |generated mask ∩ true mask| / |true mask| (1 in
+    frames without a person); ``background_false_alarm``: mean over frames of the fraction of
+    the true background's pixels that the generated mask calls person (0 in frames that are all
+    person). Same masks, resizing and tolerance as ``silhouette_iou``.
+    """
+    truth = np.asarray(true_mask) > 0
+    frames = to_uint8(generated, name="generated")
+    check_pair(frames, truth)
+    frames = resize_bilinear_uint8(frames, truth.shape[1:3])
+    mask = silhouette(frames, background, tolerance=tolerance)
+    person, scene = truth.sum(axis=(1, 2)), (~truth).sum(axis=(1, 2))
+    found = (mask & truth).sum(axis=(1, 2))
+    false_alarms = (mask & ~truth).sum(axis=(1, 2))
+    recall = np.where(person > 0, found / np.maximum(person, 1), 1.0)
+    false_alarm = np.where(scene > 0, false_alarms / np.maximum(scene, 1), 0.0)
+    return {"person_recall": float(recall.mean()), "background_false_alarm": float(false_alarm.mean())}
 
 def part_colour_error_per_frame(generated: Video, ground_truth: Video, *, labels: np.ndarray,
                                 min_pixels: int = 4) -> np.ndarray:

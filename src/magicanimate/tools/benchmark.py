@@ -384,9 +384,13 @@ def main(argv: list[str] | None = None) -> int:
                                      progress=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
         report = {**meta, "weights": args.weights, "size": model.native_size, "real_motion": rows,
                   "mean_silhouette_iou": float(np.mean([r["silhouette_iou"] for r in rows]))}
-        table = ("| motion | frames | silhouette IoU | s |\n|---|---|---|---|\n"
-                 + "\n".join(f"| {r['motion']} | {r['frames']} | {r['silhouette_iou']:.3f} | {r['seconds']:.1f} |"
-                             for r in rows) + f"\n| **mean** | | **{report['mean_silhouette_iou']:.3f}** | |")
+        table = ("| motion | frames | silhouette IoU | person recall | background false alarms | s |\n"
+                 "|---|---|---|---|---|---|\n"
+                 + "\n".join(f"| {r['motion']} | {r['frames']} | {r['silhouette_iou']:.3f} | {r['person_recall']:.3f} "
+                             f"| {r['background_false_alarm']:.3f} | {r['seconds']:.1f} |" for r in rows)
+                 + f"\n| **mean** | | **{report['mean_silhouette_iou']:.3f}** "
+                 f"| {np.mean([r['person_recall'] for r in rows]):.3f} "
+                 f"| {np.mean([r['background_false_alarm'] for r in rows]):.3f} | |")
     elif args.quality:
         from magicanimate.tools.quality_benchmark import quality_benchmark
 

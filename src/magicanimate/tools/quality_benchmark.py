@@ -19,7 +19,8 @@ person's silhouette (against the reference's known scene) is compared with the m
 person mask.
 
 Metrics per video, averaged over videos: L1 (0-1), PSNR, SSIM (``magicanimate.metrics``),
-silhouette IoU and part-colour error (``magicanimate.metrics.person``), the frame-to-frame
+silhouette IoU with what it loses (person recall, background false alarms) and part-colour
+error (``magicanimate.metrics.person``), the frame-to-frame
 change error over all pairs and at the seams of 16-frame segments
 (``magicanimate.metrics.temporal``), and seconds per video. Rows are cached per video under
 ``--work-dir`` (JSON), so an interrupted run continues where it stopped; each cached result
@@ -41,12 +42,13 @@ import numpy as np
 from einops import rearrange
 
 from magicanimate.metrics.frame_metrics import l1, psnr, ssim
-from magicanimate.metrics.person import part_colour_error, silhouette_iou
+from magicanimate.metrics.person import part_colour_error, silhouette_errors, silhouette_iou
 from magicanimate.metrics.temporal import frame_change_error, seam_pairs
 from magicanimate.options import WINDOW, SampleOptions
 from magicanimate.synthetic.dataset import Sample, SampleSpec, make_reference, make_sample, split_specs
 
-METRICS = ("l1", "psnr", "ssim", "silhouette_iou", "part_colour_error", "temporal_error", "seam_error")
+METRICS = ("l1", "psnr", "ssim", "silhouette_iou", "person_recall", "background_false_alarm", "part_colour_error",
+           "temporal_error", "seam_error")
 Generate = Callable[[np.ndarray, Sample], np.ndarray]  # (reference, sample) -> frames (F, H, W, 3) in [0, 1]
 
 
@@ -68,6 +70,7 @@ def score(generated: np.ndarray, sample: Sample) -> dict[str, float]:
         "psnr": psnr(generated, truth),
         "ssim": ssim(generated, truth),
         "silhouette_iou": silhouette_iou(generated, sample.labels, background=sample.background),
+        **silhouette_errors(generated, sample.labels, background=sample.background),
         "part_colour_error": part_colour_error(generated, truth, labels=sample.labels),
         "temporal_error": frame_change_error(generated, truth),
         "seam_error": frame_change_error(generated, truth, pairs=seam_pairs(len(truth), WINDOW)),
@@ -128,6 +131,8 @@ def _read_cached(cache: Path | None, key: dict[str, Any]) -> dict[str, Any] | No
         return None
     if not isinstance(cached, dict) or cached.pop("key", None) != key:
         return None
+    if not all(isinstance(cached.get(metric), (int, float)) for metric in METRICS):
+        return None  # written before a metric existed: scored again
     return cached  # the scores, without the key
 
 
@@ -168,12 +173,14 @@ def run_row(row: QualityRow, generate: Generate, specs: Iterable[SampleSpec], *,
 
 def markdown_table(rows: list[dict[str, Any]], *, reference_seconds: float | None = None) -> str:
     """The rows as a markdown table (speed-up relative to ``reference_seconds`` when given)."""
-    head = ("| row | PSNR (dB) | L1 | SSIM | silhouette IoU | part-colour error | temporal error | seam error "
-            "| s/video | speed-up |\n|---|---|---|---|---|---|---|---|---|---|")
+    head = ("| row | PSNR (dB) | L1 | SSIM | silhouette IoU | person recall | background false alarms "
+            "| part-colour error | temporal error | seam error | s/video | speed-up |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|")
     lines = []
     for r in rows:
         speed = (f"{reference_seconds / r['seconds']:.2f}x" if reference_seconds and r["seconds"] > 0.01 else "–")
         lines.append(f"| {r['name']} | {r['psnr']:.2f} | {r['l1']:.4f} | {r['ssim']:.3f} | {r['silhouette_iou']:.3f} "
+                     f"| {r['person_recall']:.3f} | {r['background_false_alarm']:.3f} "
                      f"| {r['part_colour_error']:.1f} | {r['temporal_error']:.2f} | {r['seam_error']:.2f} "
                      f"| {r['seconds']:.1f} | {speed} |")
     return head + "\n" + "\n".join(lines)
@@ -266,10 +273,11 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
 
 def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, steps: int = 25, seed: int = 1,
                           progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
-    """Silhouette IoU of animations of real DensePose motions (first ``frames`` frames, model's native size)
-    against each motion's person mask, with held-out synthetic reference people (one per motion)."""
+    """Silhouette IoU (and its person recall and background false alarms) of animations of real DensePose
+    motions (first ``frames`` frames, model's native size) against each motion's person mask, with held-out
+    synthetic reference people (one per motion)."""
     from magicanimate.io.video import read_motion
-    from magicanimate.metrics.person import motion_silhouette_iou
+    from magicanimate.metrics.person import motion_mask, motion_silhouette_iou
     from magicanimate.synthetic.dataset import scene_for
 
     size = model.native_size
@@ -283,8 +291,10 @@ def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, 
         generated = model.animate(reference, motion, options=SampleOptions(seed=seed, steps=steps, size=size)).frames
         seconds = time.perf_counter() - start
         iou = motion_silhouette_iou(generated, motion, background=scene_for(spec))
+        errors = silhouette_errors(generated, motion_mask(motion, size=generated.shape[1:3]),
+                                   background=scene_for(spec))
         rows.append({"motion": Path(path).name, "frames": len(motion), "identity": spec.identity,
-                     "silhouette_iou": iou, "seconds": seconds})
+                     "silhouette_iou": iou, **errors, "seconds": seconds})
         if progress:
             progress(f"real motion {Path(path).name}: silhouette IoU {iou:.3f} ({seconds:.1f} s)")
     return rows
