@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 from conftest import INPUTS, require
 
-from magicanimate.io.densepose_colors import NUM_PARTS, background_color, colorize_parts, part_colors, person_mask, viridis_table
+from magicanimate.io.densepose_colors import (
+    NUM_PARTS,
+    background_color,
+    colorize_parts,
+    part_colors,
+    parts_from_colours,
+    person_mask,
+    viridis_table,
+)
 from magicanimate.synthetic.simple_person import render_motion, render_parts
 from magicanimate.errors import InputError
 from magicanimate.io.video import read_motion, write_video
@@ -92,6 +100,26 @@ def test_person_mask_on_a_real_and_a_coded_motion(tmp_path: Path) -> None:
     assert (expected & got).sum() / expected.sum() > 0.98  # the person survives coding
     near = _dilate(expected, 3)  # yuv420p chroma bleeds a pixel or two past the edges
     assert (got & near).sum() / got.sum() > 0.98
+
+
+
+def test_parts_from_colours_inverts_colorize_parts_through_noise() -> None:
+    labels = np.arange(NUM_PARTS + 1, dtype=np.uint8).repeat(4).reshape(1, 5, 20)  # every part, 4 pixels each
+    frames = colorize_parts(labels)
+    np.testing.assert_array_equal(parts_from_colours(frames), labels)
+    noise = np.random.default_rng(0).integers(-3, 4, frames.shape)  # coding noise of a few levels
+    noisy = np.clip(frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(parts_from_colours(noisy), labels)
+    assert parts_from_colours(frames[0]).shape == (5, 20)  # one frame (H, W, 3) too
+
+
+def test_parts_from_colours_on_a_real_motion() -> None:
+    real = read_motion(require(INPUTS / "densepose" / "running.mp4"), max_frames=1).frames
+    labels = parts_from_colours(real)
+    np.testing.assert_array_equal(labels > 0, person_mask(real))
+    head = np.isin(labels[0], (23, 24))
+    rows = np.nonzero(head)[0]
+    assert head.sum() > 500 and rows.mean() < 0.5 * real.shape[1]  # a head, in the upper half of the frame
 
 
 def _dilate(masks: np.ndarray, radius: int) -> np.ndarray:

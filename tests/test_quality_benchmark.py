@@ -151,3 +151,34 @@ def test_real_motion_rows_score_the_motions_own_person_mask(tmp_path):
     assert shifted["silhouette_iou"] == pytest.approx(16 / 48)
     assert shifted["person_recall"] == pytest.approx(0.5)
     assert shifted["background_false_alarm"] == pytest.approx(16 / 224)
+
+
+def test_real_motion_rows_can_frame_the_reference_like_the_motion(tmp_path):
+    from types import SimpleNamespace
+
+    from magicanimate.io.densepose_colors import colorize_parts
+    from magicanimate.synthetic.dataset import draw, identity_for, reference_pose, scene_for
+
+    pose = reference_pose()  # a close-up: the head twice as large as in the standing reference, legs cut off
+    pose["scale"][:], pose["ground"][:] = 1.4, 1.5
+    labels = draw(identity_for(3), pose, size=(64, 64)).labels  # (1, 64, 64)
+    np.save(tmp_path / "close.npy", colorize_parts(np.repeat(labels, 2, axis=0)))
+    seen = []
+
+    class Records:
+        native_size = 32
+
+        def animate(self, reference, motion, *, options):
+            seen.append(reference)
+            return SimpleNamespace(frames=np.zeros((len(motion), 32, 32, 3), np.float32))
+
+    qb.real_motion_benchmark(Records(), [tmp_path / "close.npy"], frames=2, steps=1)
+    qb.real_motion_benchmark(Records(), [tmp_path / "close.npy"], frames=2, steps=1, framing="motion")
+    standing, framed = seen
+    scene = scene_for(qb.split_specs("heldout", count=1, num_frames=1, size=(32, 32))[0])
+    person_rows = [np.nonzero(np.abs(image.astype(int) - scene).max(axis=-1) > 0)[0] for image in seen]
+    assert person_rows[1].max() == 31 and person_rows[0].max() < 31  # the framed person runs off the bottom
+    assert (person_rows[1].max() - person_rows[1].min()) > 1.3 * (person_rows[0].max() - person_rows[0].min())
+    assert standing.shape == framed.shape == (32, 32, 3)
+    with pytest.raises(ValueError, match="framing"):
+        qb.real_motion_benchmark(Records(), [tmp_path / "close.npy"], frames=2, framing="closer")

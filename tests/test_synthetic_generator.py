@@ -17,7 +17,17 @@ from magicanimate.synthetic import (
     split_specs,
 )
 from magicanimate.synthetic.body import Pose
-from magicanimate.synthetic.dataset import background_for, identity_for, render
+from magicanimate.errors import InputError
+from magicanimate.synthetic.dataset import (
+    background_for,
+    draw,
+    head_box,
+    identity_for,
+    reference_framed_like,
+    reference_pose,
+    render,
+    scene_for,
+)
 from magicanimate.synthetic.render import MIN_CONTRAST
 
 FRONT_PARTS = {2, 9, 10, 13, 14, 17, 18, 21, 22}
@@ -156,6 +166,33 @@ def test_reference_is_the_identity_in_the_sample_scene() -> None:
     np.testing.assert_array_equal(image[labels == 0], sample.background[labels == 0])
     assert (labels == 2).sum() > 50  # faces the camera
 
+
+
+def test_head_box_hand_worked() -> None:
+    labels = np.zeros((3, 10, 10), np.uint8)
+    labels[0, 2:6, 3:5] = 23  # rows 2..5, columns 3..4: height ~4, centre (4.0, 4.0) with pixel centres at +0.5
+    labels[1, 2:6, 5:7] = 24  # the same head two columns to the right
+    labels[2, 8:, :] = 2  # no head in this frame: left out of the medians
+    height, column, row = head_box(labels)
+    assert height == pytest.approx(4.0)  # four rows (the 0.5 %..99.5 % quantiles of two frames x 2 columns)
+    assert (column, row) == (pytest.approx(5.0), pytest.approx(4.0))  # median of 4.0 and 6.0
+    assert head_box(np.zeros((2, 4, 4), np.uint8)) is None
+
+
+def test_reference_framed_like_a_closer_motion_matches_its_person() -> None:
+    s = spec("arm_wave", k=5, size=(64, 64))
+    pose = reference_pose()  # the same person filmed closer and off-centre: legs below the frame
+    pose["scale"][:], pose["x"][:], pose["ground"][:] = 1.4, 0.4, 1.5
+    motion = draw(identity_for(s.identity), pose, size=(256, 256)).labels  # at 4x the sample's size
+    truth = draw(identity_for(s.identity), pose, size=s.size).labels[0] > 0
+    image, labels = reference_framed_like(s, motion)
+    person = labels > 0
+    assert (person & truth).sum() / (person | truth).sum() > 0.9
+    standing = make_reference(s)[1] > 0
+    assert (standing & truth).sum() / (standing | truth).sum() < 0.5  # the full-body shot does not
+    np.testing.assert_array_equal(image[~person], scene_for(s)[~person])  # same scene around the person
+    with pytest.raises(InputError, match="no head"):
+        reference_framed_like(s, np.zeros((2, 16, 16), np.uint8))
 
 def test_frontal_arms_are_split_along_their_length_inner_side_front() -> None:
     """As in detectron2's renders of the release's motions: front chart medial, back chart lateral."""

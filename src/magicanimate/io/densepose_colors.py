@@ -105,3 +105,19 @@ def person_mask(frames: np.ndarray, *, tolerance: int = 8) -> np.ndarray:
         )
     distance = np.abs(frames.astype(np.int16) - np.array(background_color(), dtype=np.int16))
     return distance.max(axis=-1) > tolerance
+
+
+def parts_from_colours(frames: np.ndarray, *, tolerance: int = 8) -> np.ndarray:
+    """Part labels (..., H, W) uint8 of dp_segm frames (..., H, W, 3) uint8: the nearest part colour, 0 on background.
+
+    Background is decided as in ``person_mask``; every other pixel takes the part 1..24 whose
+    colour is nearest (squared RGB distance), which absorbs video compression noise.
+    """
+    mask = person_mask(frames, tolerance=tolerance)
+    colours = part_colors()[1:].astype(np.int32)  # (24, 3)
+    flat = frames.reshape(-1, *frames.shape[-3:])  # (N, H, W, 3): one frame at a time bounds the memory
+    labels = np.empty(flat.shape[:3], np.uint8)
+    for index, frame in enumerate(flat):
+        distance = ((frame[..., None, :].astype(np.int32) - colours) ** 2).sum(axis=-1)  # (H, W, 24)
+        labels[index] = distance.argmin(axis=-1) + 1
+    return np.where(mask, labels.reshape(frames.shape[:-1]), 0).astype(np.uint8)

@@ -20,7 +20,8 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from magicanimate.io.densepose_colors import colorize_parts
+from magicanimate.errors import InputError
+from magicanimate.io.densepose_colors import HEAD, colorize_parts
 from magicanimate.synthetic.appearance import Identity, make_background, random_identity
 from magicanimate.synthetic.body import Pose, project, skeleton
 from magicanimate.synthetic.motion import HELDOUT_MOTIONS, TRAIN_MOTIONS, make_motion
@@ -139,6 +140,48 @@ def make_sample(spec: SampleSpec) -> Sample:
 def make_reference(spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:
     """The identity standing, facing the camera, in the sample's scene: image (H, W, 3) and labels (H, W)."""
     canvas = draw(identity_for(spec.identity), reference_pose(), size=spec.size)
+    return composite(canvas, scene_for(spec))[0], canvas.labels[0]
+
+
+def head_box(labels: np.ndarray) -> tuple[float, float, float] | None:
+    """Height, centre column and centre row (pixels, centres at +0.5) of the head in (F, H, W) part labels.
+
+    Per frame: the 0.5 %..99.5 % range of the head's rows (plus one: from the top pixel's upper
+    edge to the bottom pixel's lower edge) and the median of its pixels; the clip's values are
+    medians over the frames where a head is seen (None when none is).
+    """
+    boxes = []
+    for frame in labels:
+        rows, cols = np.nonzero(np.isin(frame, HEAD))
+        if rows.size:
+            low, high = np.quantile(rows + 0.5, (0.005, 0.995))
+            boxes.append((high - low + 1, np.median(cols + 0.5), np.median(rows + 0.5)))  # + 1: edges, not centres
+    return tuple(float(v) for v in np.median(boxes, axis=0)) if boxes else None
+
+
+def reference_framed_like(spec: SampleSpec, motion_labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``make_reference`` scaled and moved so that its head has the size and place of the motion's head.
+
+    ``motion_labels`` (F, H', W') are the driving motion's part labels at any size (they are
+    stretched onto the sample's frame, as the pipeline resizes a motion). For real motions
+    filmed closer than the synthetic reference's full-body shot: the same person in the same
+    scene, framed as the motion is, so that a model is asked to animate a consistent pair.
+    """
+    width, height = spec.size
+    motion_head = head_box(np.asarray(motion_labels))
+    if motion_head is None:
+        raise InputError("cannot frame the reference like the motion: no head is seen in any of its frames")
+    stretch = np.array([height / motion_labels.shape[1], width / motion_labels.shape[2],
+                        height / motion_labels.shape[1]])  # (height, column, row) in the sample's pixels
+    target = np.array(motion_head) * stretch
+    fine = 4  # the reference's head measured on a 4x finer drawing: a few pixels at 64 px are too coarse
+    identity, pose = identity_for(spec.identity), reference_pose()
+    own = np.array(head_box(draw(identity, pose, size=(width * fine, height * fine)).labels)) / fine
+    scale = target[0] / own[0]  # the renderer is a similarity in (scale, x, ground): pixel = scale * pixel + shift
+    pose["scale"][:] *= scale
+    pose["x"][:] = scale * pose["x"] + (target[1] - scale * own[1]) / width
+    pose["ground"][:] = scale * pose["ground"] + (target[2] - scale * own[2]) / height
+    canvas = draw(identity, pose, size=spec.size)
     return composite(canvas, scene_for(spec))[0], canvas.labels[0]
 
 

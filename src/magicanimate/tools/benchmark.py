@@ -346,6 +346,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--real-motion", nargs="*", metavar="MOTION",
                    help="--quality: instead, animate these real DensePose motions (e.g. ../shared/inputs/densepose/"
                         "*.mp4) with synthetic reference people; silhouette IoU against each motion's person mask")
+    p.add_argument("--reference-framing", choices=("standing", "motion"), default="standing",
+                   help="--real-motion: the synthetic reference person as a full-body shot (standing, default) or "
+                        "drawn with its head at the size and place of the motion's head (motion)")
     p.add_argument("--rows", help="--quality: comma-separated parts of row names to run (default all)")
     p.add_argument("--work-dir", default="runs/quality",
                    help="--quality: per-video results are cached here, so a rerun continues (default runs/quality)")
@@ -381,8 +384,10 @@ def main(argv: list[str] | None = None) -> int:
 
         model = MagicAnimate.from_pretrained(args.weights, device=device, dtype=dtype)
         rows = real_motion_benchmark(model, args.real_motion, frames=args.frames, steps=args.steps,
+                                     framing=args.reference_framing,
                                      progress=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
-        report = {**meta, "weights": args.weights, "size": model.native_size, "real_motion": rows,
+        report = {**meta, "weights": args.weights, "size": model.native_size,
+                  "reference_framing": args.reference_framing, "real_motion": rows,
                   "mean_silhouette_iou": float(np.mean([r["silhouette_iou"] for r in rows]))}
         table = ("| motion | frames | silhouette IoU | person recall | background false alarms | s |\n"
                  "|---|---|---|---|---|---|\n"

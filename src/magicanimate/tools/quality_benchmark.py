@@ -272,13 +272,19 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
 
 
 def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, steps: int = 25, seed: int = 1,
+                          framing: str = "standing",
                           progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Silhouette IoU (and its person recall and background false alarms) of animations of real DensePose
     motions (first ``frames`` frames, model's native size) against each motion's person mask, with held-out
-    synthetic reference people (one per motion)."""
+    synthetic reference people (one per motion), standing full-body (``framing="standing"``) or drawn with their
+    head at the size and place of the motion's head (``framing="motion"``: ``reference_framed_like``)."""
     from magicanimate.io.video import read_motion
+    from magicanimate.io.densepose_colors import parts_from_colours
     from magicanimate.metrics.person import motion_mask, motion_silhouette_iou
-    from magicanimate.synthetic.dataset import scene_for
+    from magicanimate.synthetic.dataset import reference_framed_like, scene_for
+
+    if framing not in ("standing", "motion"):
+        raise ValueError(f"framing must be 'standing' or 'motion', got {framing!r}")
 
     size = model.native_size
     motions = list(motions)  # counted, then iterated: a generator would be spent by the count
@@ -286,7 +292,11 @@ def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, 
     specs = split_specs("heldout", count=len(motions), num_frames=1, size=(size, size))
     for spec, path in zip(specs, motions):
         motion = read_motion(path, max_frames=frames).frames
-        reference, _ = make_reference(spec)
+        if framing == "motion":
+            labels = motion if motion.ndim == 3 else parts_from_colours(motion)  # (F, H, W) part labels
+            reference, _ = reference_framed_like(spec, labels)
+        else:
+            reference, _ = make_reference(spec)
         start = time.perf_counter()
         generated = model.animate(reference, motion, options=SampleOptions(seed=seed, steps=steps, size=size)).frames
         seconds = time.perf_counter() - start
