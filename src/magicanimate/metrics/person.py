@@ -78,7 +78,6 @@ def silhouette_iou(generated: Video, true_mask: np.ndarray, *, background: np.nd
     return float(mask_iou_per_frame(silhouette(frames, background, tolerance=tolerance), truth).mean())
 
 
-
 def silhouette_errors(generated: Video, true_mask: np.ndarray, *, background: np.ndarray,
                       tolerance: float = SILHOUETTE_TOLERANCE) -> dict[str, float]:
     """Where a silhouette IoU is lost: the share of the true person found, and of the background taken for person.
@@ -99,6 +98,7 @@ def silhouette_errors(generated: Video, true_mask: np.ndarray, *, background: np
     recall = np.where(person > 0, found / np.maximum(person, 1), 1.0)
     false_alarm = np.where(scene > 0, false_alarms / np.maximum(scene, 1), 0.0)
     return {"person_recall": float(recall.mean()), "background_false_alarm": float(false_alarm.mean())}
+
 
 def part_colour_error_per_frame(generated: Video, ground_truth: Video, *, labels: np.ndarray,
                                 min_pixels: int = 4) -> np.ndarray:

@@ -168,7 +168,10 @@ def reference_framed_like(spec: SampleSpec, motion_labels: np.ndarray) -> tuple[
     scene, framed as the motion is, so that a model is asked to animate a consistent pair.
     """
     width, height = spec.size
-    motion_head = head_box(np.asarray(motion_labels))
+    motion_labels = np.asarray(motion_labels)
+    if motion_labels.ndim != 3:
+        raise InputError(f"motion labels must be (F, H, W) part labels, got shape {motion_labels.shape}")
+    motion_head = head_box(motion_labels)
     if motion_head is None:
         raise InputError("cannot frame the reference like the motion: no head is seen in any of its frames")
     stretch = np.array([height / motion_labels.shape[1], width / motion_labels.shape[2],
