@@ -68,9 +68,11 @@ def test_controlnet(model):
         down, mid = model.components.controlnet(
             t(z["sample"]), t(z["timestep"]), encoder_hidden_states=t(z["encoder_hidden_states"]),
             controlnet_cond=t(z["controlnet_cond"]), conditioning_scale=1.0, return_dict=False)
-    assert max_abs(mid, z["mid_block_res_sample"]) < 1e-5
+    # 2e-5 as for the UNet below: the convolutions' float32 sums are ordered differently by each CPU's
+    # vector units (1.6e-5 seen on an Intel Xeon, under 1e-5 on AMD EPYC)
+    assert max_abs(mid, z["mid_block_res_sample"]) < 2e-5
     for i, d in enumerate(down):
-        assert max_abs(d, z[f"down_block_res_sample_{i:02d}"]) < 1e-5
+        assert max_abs(d, z[f"down_block_res_sample_{i:02d}"]) < 2e-5
 
 
 def _window_call(model, z, *, reference: bool, controlnet: bool, fp16_bank: bool = True):
@@ -151,8 +153,11 @@ def test_ddim(steps, prev):
     scheduler.set_timesteps(steps)
     assert scheduler.timesteps.tolist() == z[f"timesteps_{steps}"].tolist()
     out = scheduler.step(t(z["noise_pred"]), 801, t(z["sample"]), eta=0.0)
-    assert max_abs(out.prev_sample, z[f"prev_sample_{steps}"]) < 1e-6
-    assert max_abs(out.pred_original_sample, z[f"pred_original_sample_{steps}"]) < 1e-6
+    # A few float32 units in the last place of the largest x̂0 (43 here: 3.8e-6 each), since fused
+    # multiply-adds round differently on different CPUs (one such unit seen on an Intel Xeon)
+    tolerance = 4 * float(np.spacing(np.float32(np.abs(z[f"pred_original_sample_{steps}"]).max())))
+    assert max_abs(out.prev_sample, z[f"prev_sample_{steps}"]) < tolerance
+    assert max_abs(out.pred_original_sample, z[f"pred_original_sample_{steps}"]) < tolerance
     assert max_abs(scheduler.alphas_cumprod, z["alphas_cumprod"]) == 0.0
     # DDIM, eta = 0 (Song et al. 2021, eq. 12), by hand from the golden ᾱ: the step 801 → prev (1000 / steps
     # earlier) goes through x̂0 = (x − √(1−ᾱt) ε) / √ᾱt and x_prev = √ᾱprev x̂0 + √(1−ᾱprev) ε
