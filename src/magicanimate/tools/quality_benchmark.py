@@ -300,9 +300,9 @@ def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, 
         start = time.perf_counter()
         generated = model.animate(reference, motion, options=SampleOptions(seed=seed, steps=steps, size=size)).frames
         seconds = time.perf_counter() - start
-        iou = motion_silhouette_iou(generated, motion, background=scene_for(spec))
-        errors = silhouette_errors(generated, motion_mask(motion, size=generated.shape[1:3]),
-                                   background=scene_for(spec))
+        background = scene_for(spec)
+        iou = motion_silhouette_iou(generated, motion, background=background)
+        errors = silhouette_errors(generated, motion_mask(motion, size=generated.shape[1:3]), background=background)
         rows.append({"motion": Path(path).name, "frames": len(motion), "identity": spec.identity,
                      "silhouette_iou": iou, **errors, "seconds": seconds})
         if progress:
