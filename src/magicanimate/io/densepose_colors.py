@@ -107,17 +107,24 @@ def person_mask(frames: np.ndarray, *, tolerance: int = 8) -> np.ndarray:
     return distance.max(axis=-1) > tolerance
 
 
+
+def nearest_colour(frames: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """Index (..., H, W) uint8 of the palette colour (K, 3) nearest to each pixel of frames (..., H, W, 3)."""
+    pixels = frames.astype(np.int32)
+    best = np.full(frames.shape[:-1], np.iinfo(np.int32).max, dtype=np.int32)
+    index = np.zeros(frames.shape[:-1], dtype=np.uint8)
+    for k, colour in enumerate(np.asarray(palette, dtype=np.int32)):  # K passes, memory of one frame stack
+        distance = ((pixels - colour) ** 2).sum(axis=-1)
+        closer = distance < best
+        best[closer], index[closer] = distance[closer], k
+    return index
+
+
 def parts_from_colours(frames: np.ndarray, *, tolerance: int = 8) -> np.ndarray:
     """Part labels (..., H, W) uint8 of dp_segm frames (..., H, W, 3) uint8: the nearest part colour, 0 on background.
 
     Background is decided as in ``person_mask``; every other pixel takes the part 1..24 whose
     colour is nearest (squared RGB distance), which absorbs video compression noise.
     """
-    mask = person_mask(frames, tolerance=tolerance)
-    colours = part_colors()[1:].astype(np.int32)  # (24, 3)
-    flat = frames.reshape(-1, *frames.shape[-3:])  # (N, H, W, 3): one frame at a time bounds the memory
-    labels = np.empty(flat.shape[:3], np.uint8)
-    for index, frame in enumerate(flat):
-        distance = ((frame[..., None, :].astype(np.int32) - colours) ** 2).sum(axis=-1)  # (H, W, 24)
-        labels[index] = distance.argmin(axis=-1) + 1
-    return np.where(mask, labels.reshape(frames.shape[:-1]), 0).astype(np.uint8)
+    parts = nearest_colour(frames, part_colors()[1:]) + 1  # nearest of parts 1..24
+    return np.where(person_mask(frames, tolerance=tolerance), parts, 0).astype(np.uint8)

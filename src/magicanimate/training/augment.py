@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from magicanimate.io.densepose_colors import part_colors
+from magicanimate.io.densepose_colors import nearest_colour, part_colors
 
 # MIRRORED_PART[k] is the part that part k becomes in a horizontally flipped image.
 MIRRORED_PART = np.array([0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15, 18, 17, 20, 19, 22, 21, 24, 23])
@@ -34,15 +34,7 @@ MIRRORED_PART = np.array([0, 1, 2, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 
 
 def part_labels(frames: np.ndarray) -> np.ndarray:
     """Part index of each pixel (..., H, W) from dp_segm colours (..., H, W, 3): the nearest palette colour."""
-    pixels = frames.astype(np.int32)
-    best = np.full(frames.shape[:-1], np.iinfo(np.int32).max, dtype=np.int32)
-    labels = np.zeros(frames.shape[:-1], dtype=np.uint8)
-    for k, colour in enumerate(part_colors().astype(np.int32)):  # 25 passes, memory of one frame stack
-        distance = ((pixels - colour) ** 2).sum(axis=-1)
-        closer = distance < best
-        best[closer], labels[closer] = distance[closer], k
-    return labels
-
+    return nearest_colour(frames, part_colors())
 
 def mirror_densepose(frames: np.ndarray) -> np.ndarray:
     """Horizontally flip DensePose renders (..., H, W, 3) uint8, swapping left/right part colours.
