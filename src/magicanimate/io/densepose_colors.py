@@ -107,7 +107,6 @@ def person_mask(frames: np.ndarray, *, tolerance: int = 8) -> np.ndarray:
     return distance.max(axis=-1) > tolerance
 
 
-
 def nearest_colour(frames: np.ndarray, palette: np.ndarray) -> np.ndarray:
     """Index (..., H, W) uint8 of the palette colour (K, 3) nearest to each pixel of frames (..., H, W, 3)."""
     pixels = frames.astype(np.int32)

@@ -36,6 +36,7 @@ def part_labels(frames: np.ndarray) -> np.ndarray:
     """Part index of each pixel (..., H, W) from dp_segm colours (..., H, W, 3): the nearest palette colour."""
     return nearest_colour(frames, part_colors())
 
+
 def mirror_densepose(frames: np.ndarray) -> np.ndarray:
     """Horizontally flip DensePose renders (..., H, W, 3) uint8, swapping left/right part colours.
 
