@@ -15,13 +15,13 @@ import argparse
 import collections
 import contextlib
 import json
+import statistics
 import time
 from pathlib import Path
 
 import torch
-from einops import rearrange
 
-from magicanimate.training.config import ModelConfig
+from magicanimate.training.config import ModelConfig, TrainConfig
 from magicanimate.training.model import TrainingModel
 from magicanimate.training.starting_models import build_starting_models
 from magicanimate.weights.build import build_vae
@@ -36,15 +36,20 @@ PARTS = ("appearance encoder forward", "ControlNet forward", "UNet forward", "ba
 
 
 def vae_encode_seconds(weights: Path, *, frames: int, side: int, repeats: int) -> float:
-    """Mean seconds of the frozen VAE encoding ``frames`` frames, as the trainer does every step."""
+    """Median seconds of the frozen VAE encoding ``frames`` frames in the trainer's chunks, as on every step."""
     vae = build_vae(WeightPaths.release_layout(str(weights)).vae).float().eval()
     pixels = torch.rand(frames, 3, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    chunks = pixels.split(TrainConfig().vae_chunk)
+    seconds = []
     with torch.no_grad():
-        vae.encode(pixels)
-        start = time.perf_counter()
+        for _ in range(3):  # warm-up: the first calls are several times slower
+            vae.encode(chunks[0])
         for _ in range(repeats):
-            vae.encode(pixels).latent_dist.sample()
-    return (time.perf_counter() - start) / repeats
+            start = time.perf_counter()
+            for chunk in chunks:
+                vae.encode(chunk).latent_dist.sample()
+            seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
 
 
 def build_model(weights: Path) -> TrainingModel:
@@ -71,29 +76,23 @@ def random_batch(model: TrainingModel, *, batch: int, latent: int) -> dict[str, 
 
 
 def timed_step(model: TrainingModel, inputs: dict[str, torch.Tensor]) -> dict[str, float]:
-    """Seconds of each part of one training step (TrainingModel.forward's three calls, then backward)."""
-    seconds = {}
-    model.bank.clear()
-    model.bank.keep = None
-    start = time.perf_counter()
-    model.appearance_encoder(inputs["reference"], inputs["timesteps"], inputs["text"], model.bank)
-    seconds[PARTS[0]] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    down, mid = model.controlnet(
-        rearrange(inputs["noisy"], "b c f h w -> (b f) c h w"), inputs["timesteps"],
-        encoder_hidden_states=inputs["text"],
-        controlnet_cond=rearrange(inputs["control"], "b c f h w -> (b f) c h w"),
-        conditioning_scale=1.0, return_dict=False,
-    )
-    seconds[PARTS[1]] = time.perf_counter() - start
-    down = [rearrange(r, "(b f) c h w -> b c f h w", f=1) for r in down]  # back to one frame per sample
-    mid = rearrange(mid, "(b f) c h w -> b c f h w", f=1)
-
-    start = time.perf_counter()
-    predicted = model.unet(inputs["noisy"], inputs["timesteps"], inputs["text"],
-                           down_block_additional_residuals=down, mid_block_additional_residual=mid, temporal=False)
-    seconds[PARTS[2]] = time.perf_counter() - start
+    """Seconds of each part of one training step: TrainingModel.forward's three networks (timed by
+    forward hooks), then the backward pass."""
+    seconds: dict[str, float] = {}
+    started: dict[str, float] = {}
+    handles = []
+    for part, network in zip(PARTS, (model.appearance_encoder, model.controlnet, model.unet)):
+        handles.append(network.register_forward_pre_hook(
+            lambda module, args, part=part: started.__setitem__(part, time.perf_counter())))
+        handles.append(network.register_forward_hook(
+            lambda module, args, output, part=part: seconds.__setitem__(part, time.perf_counter() - started[part])))
+    try:
+        temporal = torch.zeros(inputs["noisy"].shape[0], dtype=torch.bool)  # single frames: no motion modules
+        predicted = model(inputs["noisy"], inputs["timesteps"], inputs["reference"], inputs["control"],
+                          inputs["text"], temporal)
+    finally:
+        for handle in handles:
+            handle.remove()
 
     start = time.perf_counter()
     predicted.square().mean().backward()
@@ -148,7 +147,7 @@ def main() -> None:
     for part, seconds in mean.items():
         print(f"| {part} | {seconds:.3f} | {100 * seconds / step:.0f} % |")
     print(f"| **step** | **{step:.3f}** | |")
-    vae = vae_encode_seconds(args.weights, frames=2 * args.batch, side=args.latent * 8, repeats=args.steps)
+    vae = vae_encode_seconds(args.weights, frames=2 * args.batch, side=args.latent * 8, repeats=max(args.steps, 8))
     print(f"| frozen VAE, encoding the {2 * args.batch} targets and references (not in the step above) | {vae:.3f} | |")
     shares = operator_shares(model, inputs) if args.operators else {}
     for group, share in shares.items():
