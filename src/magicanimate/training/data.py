@@ -191,8 +191,9 @@ class TrainingDataset(Dataset):
     failed to load and were replaced by another draw: reported by the trainer).
     """
 
-    def __init__(self, items: list[Item], cfg: DataConfig, *, seed: int):
+    def __init__(self, items: list[Item], cfg: DataConfig, *, seed: int, first_row: dict[Path, int] | None = None):
         self.cfg, self.seed = cfg, seed
+        self.first_row = first_row  # with a latent table: each sample also says which rows hold its frames
         self.videos = [i for i in items if i.kind == "video"]
         self.images = [i for i in items if i.kind == "image"]
         if cfg.image_threshold > 0 and not self.images:
@@ -244,6 +245,7 @@ class TrainingDataset(Dataset):
             image, pose = load_image(item.source)[None], load_image(item.densepose)[None]
             _check_sizes(item, image, pose)
             reference, target, control = image[0], np.repeat(image, f, 0), np.repeat(pose, f, 0)
+            frame_numbers = [0] * (f + 1)
         else:
             length = clip_length(self.reader, item)
             ref = int(rng.integers(length))
@@ -260,16 +262,22 @@ class TrainingDataset(Dataset):
             control = self.reader.frames(item.densepose, indices)
             _check_sizes(item, frames, control)
             reference, target = frames[0], frames[1:]
+            frame_numbers = [ref] + indices
 
         # Same crop and flip for reference, target and DensePose.
         size = (self.cfg.width, self.cfg.height)
         box = crop_box(reference.shape[1::-1], size, rng if self.cfg.random_crop else None)
         reference = resize_crop(reference[None], box, size)[0]
         target, control = resize_crop(target, box, size), resize_crop(control, box, size)
-        if rng.random() < self.cfg.hflip_prob:
+        mirrored = rng.random() < self.cfg.hflip_prob
+        if mirrored:
             reference, target, control = mirror_image(reference), mirror_image(target), mirror_densepose(control)
-        return {"reference": reference, "target": target, "control": control,
-                "temporal": draw.kind == "video" and f > 1, "kind": draw.kind}
+        sample = {"reference": reference, "target": target, "control": control,
+                  "temporal": draw.kind == "video" and f > 1, "kind": draw.kind}
+        if self.first_row is not None:  # rows of the reference, then the targets, in the latent table
+            sample["rows"] = self.first_row[item.source] + np.asarray(frame_numbers, dtype=np.int64)  # (f + 1,)
+            sample["mirrored"] = mirrored
+        return sample
 
 
 def clip_length(reader: FrameReader, item: Item) -> int:
@@ -329,7 +337,7 @@ class DrawSampler(Sampler[int]):
 
 def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack samples: uint8 tensors (b, ...) for the images, bool (b,) ``temporal``, lists for the rest."""
-    return {
+    batch = {
         "reference": torch.from_numpy(np.stack([s["reference"] for s in samples])),  # (b, H, W, 3)
         "target": torch.from_numpy(np.stack([s["target"] for s in samples])),  # (b, F, H, W, 3)
         "control": torch.from_numpy(np.stack([s["control"] for s in samples])),  # (b, F, H, W, 3)
@@ -337,3 +345,7 @@ def collate(samples: list[dict[str, Any]]) -> dict[str, Any]:
         "kind": [s["kind"] for s in samples],
         "errors": [e for s in samples for e in s["errors"]],
     }
+    if "rows" in samples[0]:  # latent-table rows: (b, F + 1), reference first; mirrored: (b,)
+        batch["rows"] = torch.from_numpy(np.stack([s["rows"] for s in samples]))
+        batch["mirrored"] = torch.tensor([s["mirrored"] for s in samples])
+    return batch

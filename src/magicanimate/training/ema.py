@@ -27,8 +27,9 @@ class EMA:
     def update(self) -> None:
         """One EMA step towards the current parameters."""
         d = self.current_decay()
-        for name, param in self.params.items():
-            self.shadow[name].lerp_(param.detach().float(), 1.0 - d)
+        names = list(self.params)
+        torch._foreach_lerp_([self.shadow[n] for n in names],
+                             [self.params[n].detach().float() for n in names], 1.0 - d)
         self.updates += 1
 
     @contextlib.contextmanager

@@ -43,6 +43,7 @@ from magicanimate.training.checkpoint import (
 from magicanimate.training.config import TrainConfig, save_config
 from magicanimate.training.data import DrawSampler, TrainingDataset, collate, load_items
 from magicanimate.training.ema import EMA
+from magicanimate.training.latent_cache import LatentTable, build_latent_table
 from magicanimate.training.export import export_release_layout
 from magicanimate.training.logger import TrainingLog, progress_line
 from magicanimate.training.loss_weighting import min_snr_weights
@@ -81,6 +82,14 @@ def params_digest(named: dict[str, torch.Tensor]) -> str:
         h.update(name.encode())
         h.update(named[name].detach().float().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()
+
+
+def fused_adamw_available(device: torch.device) -> bool:
+    """Whether torch has a fused AdamW kernel for ``device`` (CUDA; CPU from torch 2.4)."""
+    if device.type == "cuda":
+        return True
+    major, minor = (int(part) for part in torch.__version__.split(".")[:2])
+    return device.type == "cpu" and (major, minor) >= (2, 4)
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -154,6 +163,7 @@ class Trainer:
         self.model, self.optimizer = acc.prepare(net, optimizer)
         self.net: TrainingModel = acc.unwrap_model(self.model)
         self.named_trainable = {n: p for n, p in self.net.named_parameters() if p.requires_grad}
+        self.trainable_params = list(self.named_trainable.values())  # what the gradient clip measures
         self.ema = (EMA(list(self.named_trainable.items()), decay=cfg.ema.decay, warmup=cfg.ema.warmup)
                     if cfg.ema.enabled else None)
 
@@ -173,7 +183,9 @@ class Trainer:
         if problems and acc.is_main_process:
             (self.output / "data_problems.txt").write_text("\n".join(problems) + "\n")
             log.warning("%d dataset entries skipped (see %s)", len(problems), self.output / "data_problems.txt")
-        self.dataset = TrainingDataset(items, cfg.data, seed=cfg.seed)
+        self.latents = self._latent_table(items) if cfg.data.latent_cache else None
+        self.dataset = TrainingDataset(items, cfg.data, seed=cfg.seed,
+                                       first_row=self.latents.first_row if self.latents is not None else None)
         self.reported: set[str] = set()
         self.log = (TrainingLog(self.output, resume_step=self.step if self.resume_from else None,
                                 tensorboard=cfg.tensorboard)
@@ -204,6 +216,17 @@ class Trainer:
         text_encoder = self.start.models.text_encoder.to(self.device, self.weight_dtype).eval().requires_grad_(False)
         self.text = self._empty_prompt(text_encoder)  # (1, 77, d)
         return net
+
+    def _latent_table(self, items: list) -> LatentTable:
+        """The VAE posteriors of every training frame (encoded by the main process when not found)."""
+        acc, data = self.accelerator, self.cfg.data
+        folder = Path(data.latent_cache_dir) if data.latent_cache_dir else self.output / "latents"
+        kwargs = dict(folder=folder, width=data.width, height=data.height, chunk=self.cfg.vae_chunk,
+                      device=self.device, dtype=self.weight_dtype,
+                      progress=lambda line: print(line, file=sys.stderr, flush=True))
+        table = build_latent_table(self.vae, items, write=True, **kwargs) if acc.is_main_process else None
+        acc.wait_for_everyone()
+        return table if table is not None else build_latent_table(self.vae, items, write=False, **kwargs)
 
     def _validation_inputs(self, items: list) -> Any:
         """What ``write_validation`` samples from (reference, motion)."""
@@ -256,6 +279,8 @@ class Trainer:
                 raise InputError("optim.use_8bit_adam needs the bitsandbytes package (pip install bitsandbytes)"
                                  ) from err
             return bnb.optim.AdamW8bit(params, **kwargs)
+        if o.fused_adam and fused_adamw_available(self.device):
+            kwargs["fused"] = True
         return torch.optim.AdamW(params, **kwargs)
 
     def _loader(self) -> Iterator[dict[str, Any]]:
@@ -298,13 +323,22 @@ class Trainer:
         noise = torch.randn((b, c, f, h, w), generator=generator).to(self.device)
         timesteps = torch.randint(0, self.noise_scheduler.config.num_train_timesteps, (b,), generator=generator)
         keep = torch.rand(b, generator=generator) >= self.cfg.model.reference_dropout
-        latents = rearrange(self._encode(rearrange(batch["target"], "b f h w c -> (b f) h w c"), eps),
-                            "(b f) c h w -> b c f h w", f=f)
+        if "rows" in batch:  # posteriors from the latent table, the same eps
+            mirrored = batch["mirrored"][:, None].expand_as(batch["rows"])  # (b, f + 1)
+            mean, std = self.latents.posterior(batch["rows"], mirrored)  # (b, f + 1, c, h, w) each
+            mean, std = mean.to(self.device), std.to(self.device)
+            eps = rearrange(eps.float(), "(b f) c h w -> b f c h w", f=f)
+            latents = rearrange((mean[:, 1:] + std[:, 1:] * eps) * VAE_SCALE, "b f c h w -> b c f h w")
+            reference = mean[:, 0] * VAE_SCALE  # (b, c, h, w)
+        else:
+            latents = rearrange(self._encode(rearrange(batch["target"], "b f h w c -> (b f) h w c"), eps),
+                                "(b f) c h w -> b c f h w", f=f)
+            reference = self._encode(batch["reference"], None)
         timesteps = timesteps.to(self.device)
         return {
             "noisy": self.noise_scheduler.add_noise(latents, noise, timesteps),
             "timesteps": timesteps,
-            "reference": self._encode(batch["reference"], None),  # clean latent, as at inference
+            "reference": reference,  # clean latent, as at inference
             "control": rearrange(batch["control"].to(self.device), "b f h w c -> b c f h w").float() / 255.0,
             "text": self.text.expand(b, -1, -1),
             "temporal": batch["temporal"].to(self.device),
@@ -364,7 +398,7 @@ class Trainer:
                     acc.backward(loss)
                     if acc.sync_gradients:
                         if cfg.optim.max_grad_norm > 0:
-                            acc.clip_grad_norm_(self.model.parameters(), cfg.optim.max_grad_norm)
+                            acc.clip_grad_norm_(self.trainable_params, cfg.optim.max_grad_norm)
                         self.optimizer.step()
                         if not acc.optimizer_step_was_skipped:
                             self.lr_scheduler.step()
