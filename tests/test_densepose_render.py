@@ -12,6 +12,7 @@ from magicanimate.io.densepose_colors import (
     NUM_PARTS,
     background_color,
     colorize_parts,
+    nearest_colour,
     part_colors,
     parts_from_colours,
     person_mask,
@@ -111,6 +112,16 @@ def test_parts_from_colours_inverts_colorize_parts_through_noise() -> None:
     noisy = np.clip(frames.astype(np.int16) + noise, 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(parts_from_colours(noisy), labels)
     assert parts_from_colours(frames[0]).shape == (5, 20)  # one frame (H, W, 3) too
+
+
+def test_nearest_colour_matches_a_brute_force_argmin() -> None:
+    palette = np.concatenate([part_colors(), part_colors()[3:5], [[0, 0, 0], [255, 255, 255]]])  # duplicates too
+    rng = np.random.default_rng(1)
+    exact = palette[rng.integers(len(palette), size=(2, 6, 7))].astype(np.uint8)  # lossless pixels
+    noisy = rng.integers(0, 256, size=(2, 6, 7, 3), dtype=np.uint8)  # anything
+    for frames in (exact, noisy, np.concatenate([exact, noisy], axis=1)):
+        distances = ((frames[..., None, :].astype(np.int64) - palette.astype(np.int64)) ** 2).sum(-1)
+        np.testing.assert_array_equal(nearest_colour(frames, palette), distances.argmin(-1))  # first of ties
 
 
 def test_parts_from_colours_on_a_real_motion() -> None:

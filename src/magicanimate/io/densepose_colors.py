@@ -108,7 +108,28 @@ def person_mask(frames: np.ndarray, *, tolerance: int = 8) -> np.ndarray:
 
 
 def nearest_colour(frames: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """Index (..., H, W) uint8 of the palette colour (K, 3) nearest to each pixel of frames (..., H, W, 3)."""
+    """Index (..., H, W) uint8 of the palette colour (K, 3) nearest to each pixel of frames (..., H, W, 3).
+
+    Ties go to the first such palette entry. Pixels that are exactly a palette colour (all
+    of a lossless render) are looked up; only the others are measured against every colour.
+    """
+    palette = np.asarray(palette, dtype=np.int32)
+    if frames.dtype != np.uint8 or palette.min() < 0 or palette.max() > 255:
+        return _nearest_by_distance(frames, palette)
+    keys = (palette[:, 0] << 16) | (palette[:, 1] << 8) | palette[:, 2]  # (K,) packed RGB
+    order = np.argsort(keys, kind="stable")  # duplicates keep their order: the first comes first
+    sorted_keys = keys[order]
+    pixel_keys = (frames[..., 0].astype(np.int32) << 16) | (frames[..., 1].astype(np.int32) << 8) | frames[..., 2]
+    at = np.minimum(np.searchsorted(sorted_keys, pixel_keys), len(keys) - 1)  # (..., H, W)
+    exact = sorted_keys[at] == pixel_keys
+    index = order[at].astype(np.uint8)
+    if not exact.all():
+        index[~exact] = _nearest_by_distance(frames[~exact], palette)
+    return index
+
+
+def _nearest_by_distance(frames: np.ndarray, palette: np.ndarray) -> np.ndarray:
+    """``nearest_colour`` by squared RGB distance to every palette colour (K passes)."""
     pixels = frames.astype(np.int32)
     best = np.full(frames.shape[:-1], np.iinfo(np.int32).max, dtype=np.int32)
     index = np.zeros(frames.shape[:-1], dtype=np.uint8)
