@@ -104,6 +104,12 @@ def test_frames_not_at_the_training_size_are_refused_in_one_line(vae, dataset, t
     assert not list(tmp_path.glob("*.npy")) and not list(tmp_path.glob(".*partial"))
 
 
+def test_stage_0_refuses_a_latent_table(dataset, tmp_path):
+    cfg = config(dataset, tmp_path, stage=0, **{"data.latent_cache": True})
+    with pytest.raises(InputError, match="stage 0 trains the VAE"):
+        cfg.check()
+
+
 @pytest.mark.slow
 def test_training_on_the_table_follows_training_on_the_vae(dataset, tmp_path):
     plain = train(config(dataset, tmp_path / "plain"))

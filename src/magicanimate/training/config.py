@@ -205,6 +205,9 @@ class TrainConfig:
         if self.stage in (0, 1) and d.num_frames != 1:
             problems.append(f"stage {self.stage} trains on single frames: data.num_frames must be 1, "
                             f"got {d.num_frames}")
+        if self.stage == 0 and d.latent_cache:
+            problems.append("data.latent_cache stores the frozen VAE's latents; stage 0 trains the VAE, so it "
+                            "cannot use one")
         a = self.autoencoder
         if min(a.kl_weight, a.mse_weight, a.foreground_weight, a.scale_samples) < 0:
             problems.append("autoencoder.kl_weight, mse_weight, foreground_weight and scale_samples must be >= 0")
