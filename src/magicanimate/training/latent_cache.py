@@ -138,9 +138,11 @@ def _write_table(path: Path, vae: torch.nn.Module, items: list[Item], counts: li
         table = np.lib.format.open_memmap(partial, mode="w+", dtype=np.float32, shape=(rows, 2, 2, c, h, w))
         for item, count in zip(items, counts):
             frames = item_frames(reader, item)
-            if frames.shape[0] != count or frames.shape[1:3] != (height, width):
+            if frames.shape[1:3] != (height, width):
                 raise InputError(f"data.latent_cache needs every frame stored at {width}x{height} (no resize); "
                                  f"{item.name()} has {frames.shape[0]} frames of {frames.shape[2]}x{frames.shape[1]}")
+            if frames.shape[0] != count:
+                raise InputError(f"{item.name()}: decoded {frames.shape[0]} frames, its header says {count}")
             for side, images in ((AS_STORED, frames), (MIRRORED, mirror_image(frames))):
                 table[row:row + count, side] = encode_posteriors(vae, images, chunk=chunk, device=device, dtype=dtype)
             row += count
