@@ -89,6 +89,19 @@ def test_heldout_videos_are_heldout_identities_and_motions():
     assert {s.motion for s in specs} == set(HELDOUT_MOTIONS) and all(s.num_frames == 32 for s in specs)
 
 
+def test_train_split_videos_are_clips_the_training_set_holds(tmp_path):
+    import csv
+
+    from magicanimate.synthetic.dataset import make_sample, write_dataset
+
+    root = write_dataset(tmp_path, train=3, heldout=1, num_frames=4, size=(32, 32))
+    with (root / "index.csv").open() as f:
+        trained = {row["video"] for row in csv.DictReader(f) if row["split"] == "train"}
+    specs = qb.benchmark_specs(videos=3, frames=4, size=32, split="train")
+    assert {f"videos/{s.name}.npy" for s in specs} == trained
+    np.testing.assert_array_equal(np.load(root / "videos" / f"{specs[2].name}.npy"), make_sample(specs[2]).appearance)
+
+
 def test_rows_cover_the_baselines_ablations_and_lossy_modes():
     names = [r.name for r in qb.default_rows(steps=25, stage1_weights=True, stage2_weights=True)]
     for part in ("faithful", "copy the reference", "VAE round trip", "random weights", "stage-1", "stage-2",

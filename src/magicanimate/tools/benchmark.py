@@ -343,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stage1-weights", help="--quality: also a row with these weights (e.g. runs/mini/stage1/weights)")
     p.add_argument("--stage2-weights", help="--quality: also a row with these weights (e.g. runs/mini/stage2/weights)")
     p.add_argument("--videos", type=int, default=16, help="--quality: held-out videos (default 16)")
+    p.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                   help="--quality: the synthetic people and motions to score: heldout (default, never trained "
+                        "on) or train (the first ones the mini recipe trains on: the generalisation gap)")
     p.add_argument("--real-motion", nargs="*", metavar="MOTION",
                    help="--quality: instead, animate these real DensePose motions (e.g. ../shared/inputs/densepose/"
                         "*.mp4) with synthetic reference people; silhouette IoU against each motion's person mask")
@@ -401,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
 
         report = {**meta, **quality_benchmark(
             weights=args.weights, stage1_weights=args.stage1_weights, stage2_weights=args.stage2_weights,
-            videos=args.videos, frames=args.frames,
+            videos=args.videos, frames=args.frames, split=args.split,
             size=size_given, steps=args.steps, device=str(device),
             only=args.rows.split(",") if args.rows else None, work_dir=Path(args.work_dir),
             progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))}

@@ -77,9 +77,10 @@ def score(generated: np.ndarray, sample: Sample) -> dict[str, float]:
     }
 
 
-def benchmark_specs(*, videos: int, frames: int, size: int) -> list[SampleSpec]:
-    """The held-out samples of the benchmark: ``videos`` identities x the held-out motions in turn."""
-    return split_specs("heldout", count=videos, num_frames=frames, size=(size, size))
+def benchmark_specs(*, videos: int, frames: int, size: int, split: str = "heldout") -> list[SampleSpec]:
+    """The benchmark's samples: ``videos`` identities x the split's motions in turn (held-out by default;
+    ``split="train"``: the first training samples, to measure the gap between trained and unseen people)."""
+    return split_specs(split, count=videos, num_frames=frames, size=(size, size))
 
 
 def copy_reference(reference: np.ndarray, sample: Sample) -> np.ndarray:
@@ -222,8 +223,8 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
                       stage2_weights: str | Path | None = None, videos: int = 16,
                       frames: int = 32, size: int | None = None, steps: int = 25, seed: int = 1,
                       device: str = "cpu", only: Iterable[str] | None = None, work_dir: Path | None = None,
-                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every row (or those whose name contains one of ``only``) on the same held-out videos."""
+                      split: str = "heldout", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every row (or those whose name contains one of ``only``) on the same videos of ``split``."""
     import torch
 
     from magicanimate.sampling.pipeline import MagicAnimate
@@ -253,7 +254,7 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
         rows = [r for r in rows if any(w in r.name.lower() for w in wanted)]
     if size is None:
         size = model_for(QualityRow("native size", "mini")).native_size
-    specs = benchmark_specs(videos=videos, frames=frames, size=size)
+    specs = benchmark_specs(videos=videos, frames=frames, size=size, split=split)
     results = []
     for row in rows:
         made_by: dict[str, Any] = {"seed": seed, "weights": row.weights}
@@ -267,7 +268,8 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
             made_by["weights"] = weights_fingerprint(folder_for(row))
         results.append(run_row(row, generate, specs, work_dir=work_dir, made_by=made_by, progress=progress))
     faithful = next((r for r in results if r["name"].startswith("model, faithful")), None)
-    return {"videos": videos, "frames": frames, "size": size, "steps": steps, "seed": seed, "rows": results,
+    return {"videos": videos, "split": split, "frames": frames, "size": size, "steps": steps, "seed": seed,
+            "rows": results,
             "table": markdown_table(results, reference_seconds=faithful["seconds"] if faithful else None)}
 
 
