@@ -129,11 +129,11 @@ def nearest_colour(frames: np.ndarray, palette: np.ndarray) -> np.ndarray:
 
 
 def _nearest_by_distance(frames: np.ndarray, palette: np.ndarray) -> np.ndarray:
-    """``nearest_colour`` by squared RGB distance to every palette colour (K passes)."""
+    """``nearest_colour`` by squared RGB distance to every palette colour (int32 (K, 3); K passes)."""
     pixels = frames.astype(np.int32)
     best = np.full(frames.shape[:-1], np.iinfo(np.int32).max, dtype=np.int32)
     index = np.zeros(frames.shape[:-1], dtype=np.uint8)
-    for k, colour in enumerate(np.asarray(palette, dtype=np.int32)):  # K passes, memory of one frame stack
+    for k, colour in enumerate(palette):  # K passes, memory of one frame stack
         distance = ((pixels - colour) ** 2).sum(axis=-1)
         closer = distance < best
         best[closer], index[closer] = distance[closer], k
