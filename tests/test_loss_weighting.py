@@ -1,13 +1,16 @@
-"""Min-SNR-gamma loss weighting (opt-in ``optim.snr_gamma``): hand-worked values."""
+"""Loss weighting (opt-in ``optim.snr_gamma``, ``optim.foreground_weight``): hand-worked values."""
 
 from types import SimpleNamespace
+
+import numpy as np
 
 import pytest
 import torch
 
 from magicanimate.errors import InputError
 from magicanimate.training.config import TrainConfig
-from magicanimate.training.loss_weighting import min_snr_weights, signal_to_noise
+from magicanimate.io.densepose_colors import background_color, part_colors
+from magicanimate.training.loss_weighting import min_snr_weights, person_cell_weights, signal_to_noise
 from magicanimate.training.trainer import Trainer
 
 
@@ -39,4 +42,45 @@ def test_a_negative_gamma_is_refused():
     cfg = TrainConfig()
     cfg.optim.snr_gamma = -1.0
     with pytest.raises(InputError, match="snr_gamma"):
+        cfg.check()
+
+
+def _densepose(person: np.ndarray) -> torch.Tensor:
+    """A uint8 DensePose render (1, 1, H, W, 3): part 1's colour where ``person`` (H, W) is true, else background."""
+    frame = np.empty((*person.shape, 3), np.uint8)
+    frame[:] = background_color()
+    frame[person] = part_colors()[1]
+    return torch.from_numpy(frame)[None, None]
+
+
+def test_a_latent_cell_weighs_one_plus_w_times_its_person_share():
+    person = np.zeros((16, 16), bool)
+    person[0:8, 0:12] = True  # cell (0, 0) all person, cell (0, 1) half, the bottom row none
+    weights = person_cell_weights(_densepose(person), foreground_weight=4.0, downsampling=8)
+    assert weights.shape == (1, 1, 1, 2, 2)
+    torch.testing.assert_close(weights[0, 0, 0], torch.tensor([[5.0, 3.0], [1.0, 1.0]]))
+
+
+def test_the_training_loss_weighs_each_latent_cell():
+    class Echo(torch.nn.Module):
+        def forward(self, *, pred, timesteps):
+            return pred
+
+    pred = torch.zeros(1, 4, 1, 2, 2)
+    pred[0, :, 0, 1, 1] = 2.0  # squared error 4 in the bottom-right cell only, over its 4 channels
+    person = np.zeros((16, 16), bool)
+    person[8:16, 8:16] = True  # that cell is all person
+    cell_weights = person_cell_weights(_densepose(person), foreground_weight=3.0, downsampling=8)
+    inputs = {"pred": pred, "timesteps": torch.tensor([0]), "noise": torch.zeros_like(pred), "cell_weights": cell_weights}
+    stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=0.0)), noise_scheduler=None)
+    # weights 1, 1, 1, 4: (4 x 4) / (1 + 1 + 1 + 4) per channel, the same in each of the 4 channels
+    assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx(16 / 7)
+    inputs["cell_weights"] = None  # uniform, as the release: 4 / 4 cells
+    assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx(1.0)
+
+
+def test_a_negative_foreground_weight_is_refused():
+    cfg = TrainConfig()
+    cfg.optim.foreground_weight = -1.0
+    with pytest.raises(InputError, match="foreground_weight"):
         cfg.check()

@@ -117,6 +117,9 @@ class OptimConfig:
     snr_gamma: float = opt(0.0, "Min-SNR-gamma loss weighting (weight min(SNR, gamma) / SNR per sample; 5 is the "
                            "paper's choice): low-noise timesteps count less, high-noise ones as before. "
                            "0: unweighted, as the release")
+    foreground_weight: float = opt(0.0, "extra weight of the noise-prediction loss on the person: a latent cell "
+                                   "counts 1 + this x the share of its pixels that are the person in the target "
+                                   "frame's DensePose. 0: uniform, as the release")
 
 
 @dataclass
@@ -228,6 +231,8 @@ class TrainConfig:
                      "plot_every", "fixed_batch_size", "vae_chunk"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.optim.foreground_weight < 0:
+            problems.append(f"optim.foreground_weight must be >= 0 (0: uniform), got {self.optim.foreground_weight}")
         if self.optim.snr_gamma < 0:
             problems.append(f"optim.snr_gamma must be >= 0 (0: unweighted), got {self.optim.snr_gamma}")
         if self.progress_every < 0:

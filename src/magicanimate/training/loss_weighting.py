@@ -1,4 +1,10 @@
-"""Per-timestep weights of the noise-prediction loss (opt-in; the release trains unweighted).
+"""Weights of the noise-prediction loss (opt-in; the release trains unweighted).
+
+Per latent cell (``optim.foreground_weight``): a cell weighs 1 + w x the share of its pixels
+that are the person in the target frame's DensePose, so that the background, about 85 % of a
+synthetic frame, does not decide most of the gradient.
+
+Per timestep:
 
 Min-SNR-gamma (Hang et al., "Efficient Diffusion Training via Min-SNR Weighting Strategy",
 ICCV 2023) for epsilon prediction: a sample noised to timestep t weighs
@@ -9,7 +15,11 @@ down; high-noise timesteps, which decide a frame's layout and colours, keep weig
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+import torch.nn.functional as F
+
+from magicanimate.io.densepose_colors import person_mask
 
 
 def signal_to_noise(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
@@ -24,3 +34,22 @@ def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, *, ga
         return torch.ones(timesteps.shape, device=timesteps.device)
     snr = signal_to_noise(alphas_cumprod, timesteps)
     return torch.clamp(snr, max=gamma) / snr
+
+
+def person_cell_weights(control: torch.Tensor, *, foreground_weight: float, downsampling: int) -> torch.Tensor:
+    """Loss weight per latent cell, (b, 1, f, h, w): 1 + ``foreground_weight`` x the cell's person share.
+
+    ``control`` is the uint8 DensePose batch (b, f, H, W, 3); the person is every pixel that is
+    not the DensePose background; a cell covers ``downsampling`` x ``downsampling`` pixels.
+    """
+    b, f = control.shape[:2]
+    mask = torch.from_numpy(person_mask(np.asarray(control)).astype(np.float32))  # (b, f, H, W)
+    share = F.avg_pool2d(mask.flatten(0, 1)[:, None], kernel_size=downsampling)  # (b f, 1, h, w)
+    share = share.reshape(b, f, *share.shape[2:])[:, None]  # (b, 1, f, h, w)
+    return 1.0 + foreground_weight * share
+
+
+def weighted_sample_means(errors: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Per-sample weighted mean of ``errors`` (b, c, f, h, w) with ``weights`` (b, 1, f, h, w) shared by channels: (b,)."""
+    totals = (errors * weights).sum(dim=(1, 2, 3, 4))
+    return totals / (weights.sum(dim=(1, 2, 3, 4)) * errors.shape[1])

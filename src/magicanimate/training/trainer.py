@@ -46,10 +46,10 @@ from magicanimate.training.ema import EMA
 from magicanimate.training.latent_cache import LatentTable, build_latent_table
 from magicanimate.training.export import export_release_layout
 from magicanimate.training.logger import TrainingLog, progress_line
-from magicanimate.training.loss_weighting import min_snr_weights
+from magicanimate.training.loss_weighting import min_snr_weights, person_cell_weights, weighted_sample_means
 from magicanimate.training.model import TrainingModel
 from magicanimate.models.text import empty_prompt_embedding
-from magicanimate.models.vae import VAE_SCALE, latent_shape
+from magicanimate.models.vae import VAE_SCALE, latent_downsampling, latent_shape
 from magicanimate.sampling.schedulers import training_noise_scheduler
 
 log = logging.getLogger(__name__)
@@ -335,6 +335,10 @@ class Trainer:
                                 "(b f) c h w -> b c f h w", f=f)
             reference = self._encode(batch["reference"], None)
         timesteps = timesteps.to(self.device)
+        weighting = self.cfg.optim.foreground_weight
+        cell_weights = (person_cell_weights(batch["control"], foreground_weight=weighting,
+                                            downsampling=latent_downsampling(self.vae)).to(self.device)
+                        if weighting else None)  # (b, 1, f, h, w) or None
         return {
             "noisy": self.noise_scheduler.add_noise(latents, noise, timesteps),
             "timesteps": timesteps,
@@ -344,15 +348,20 @@ class Trainer:
             "temporal": batch["temporal"].to(self.device),
             "keep_reference": keep.to(self.device),
             "noise": noise,
+            "cell_weights": cell_weights,
         }
 
     def _loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        noise = inputs.pop("noise")
+        noise, cell_weights = inputs.pop("noise"), inputs.pop("cell_weights", None)
         pred = model(**inputs)
         gamma = self.cfg.optim.snr_gamma
-        if gamma <= 0:
+        if gamma <= 0 and cell_weights is None:
             return F.mse_loss(pred.float(), noise.float())
-        per_sample = F.mse_loss(pred.float(), noise.float(), reduction="none").mean(dim=(1, 2, 3, 4))  # (b,)
+        errors = F.mse_loss(pred.float(), noise.float(), reduction="none")  # (b, c, f, h, w)
+        per_sample = (errors.mean(dim=(1, 2, 3, 4)) if cell_weights is None
+                      else weighted_sample_means(errors, cell_weights))  # (b,)
+        if gamma <= 0:
+            return per_sample.mean()
         weights = min_snr_weights(self.noise_scheduler.alphas_cumprod, inputs["timesteps"], gamma=gamma)
         return (per_sample * weights).mean()
 
