@@ -29,11 +29,13 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=6)
     parser.add_argument("--frames", type=int, default=16)
     parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--zoom", type=float, default=1.0, help="people drawn this many times larger (data zoom=)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     model = MagicAnimate.from_pretrained(args.weights, device="cpu", dtype=torch.float32)
-    specs = split_specs(args.split, count=args.videos, num_frames=args.frames, size=(args.size, args.size))
+    specs = split_specs(args.split, count=args.videos, num_frames=args.frames, size=(args.size, args.size),
+                        zoom=args.zoom)
     totals = {"own": [], "other": []}
     for k, spec in enumerate(specs):
         sample = make_sample(spec)

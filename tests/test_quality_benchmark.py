@@ -63,6 +63,10 @@ def test_a_cached_result_made_otherwise_is_generated_again(tmp_path):
     cache.write_text(json.dumps(stale))
     qb.run_row(row, counting, specs, work_dir=tmp_path, made_by={"seed": 2, "weights": "bbbb"})
     assert len(calls) == 5 and "person_recall" in json.loads(cache.read_text())
+    zoomed = qb.benchmark_specs(videos=1, frames=18, size=64, zoom=1.5)  # the same video name, people drawn larger
+    assert zoomed[0].name == specs[0].name and zoomed[0].zoom == 1.5
+    qb.run_row(row, counting, zoomed, work_dir=tmp_path, made_by={"seed": 2, "weights": "bbbb"})
+    assert len(calls) == 6 and json.loads(cache.read_text())["key"]["zoom"] == 1.5
     assert not list(tmp_path.rglob("*.part"))
 
 

@@ -16,7 +16,7 @@ from magicanimate.synthetic import (
     make_sample,
     split_specs,
 )
-from magicanimate.synthetic.body import Pose
+from magicanimate.synthetic.body import Pose, zoom_camera
 from magicanimate.errors import InputError
 from magicanimate.synthetic.dataset import (
     background_for,
@@ -233,3 +233,49 @@ def test_preview_strip_layout(tmp_path) -> None:
     first = make_sample(split_specs("train", count=1, num_frames=4, size=(32, 32))[0])
     np.testing.assert_array_equal(image[:32, :32], first.appearance[0])
     np.testing.assert_array_equal(image[32:64, 32:64], first.densepose[2])  # linspace(0, 3, 3) -> 0, 2, 3
+
+
+def _root(pose: Pose) -> tuple[float, float, float]:
+    return float(pose["scale"][0]), float(pose["x"][0]), float(pose["ground"][0])
+
+
+def test_zoom_camera_by_hand() -> None:
+    """Scale x1.5 about the frame centre; a head the zoom would push out of the frame stays in it."""
+    standing = Pose.neutral(1)
+    standing["scale"][:], standing["x"][:], standing["ground"][:] = 0.7, 0.3, 0.93
+    # crown = 0.93 - 1.02 * 0.7 = 0.216 -> 0.5 + 1.5 * (0.216 - 0.5) = 0.074 (in the frame): ground = 0.074 + 1.071
+    np.testing.assert_allclose(_root(zoom_camera(standing, 1.5)), (1.05, 0.2, 1.145), atol=1e-12)
+    close = Pose.neutral(1)
+    close["scale"][:], close["ground"][:] = 1.4, 0.1 + 1.02 * 1.4  # crown at 0.1 -> would be -0.1: kept at 0.04
+    np.testing.assert_allclose(_root(zoom_camera(close, 1.5)), (2.1, 0.5, 0.04 + 1.02 * 2.1), atol=1e-12)
+    closer = Pose.neutral(1)
+    closer["scale"][:], closer["ground"][:] = 1.4, 0.02 + 1.02 * 1.4  # crown at 0.02: stays there
+    np.testing.assert_allclose(_root(zoom_camera(closer, 1.5)), (2.1, 0.5, 0.02 + 1.02 * 2.1), atol=1e-12)
+    np.testing.assert_array_equal(standing["scale"], [0.7])  # the input is not changed
+    with pytest.raises(ValueError):
+        zoom_camera(standing, 0.0)
+
+
+def test_a_zoomed_person_covers_zoom_squared_the_pixels_about_the_same_centre() -> None:
+    pose = Pose.neutral(1)
+    pose["scale"][:], pose["ground"][:] = 0.5, 0.5 + 0.51 * 0.5  # centred: the zoom cuts nothing off
+    identity, bg = identity_for(4), np.zeros((128, 128, 3), np.uint8)
+    small = render(identity, pose, background=bg)[1][0] > 0
+    large = render(identity, zoom_camera(pose, 1.4), background=bg)[1][0] > 0
+    assert large.sum() / small.sum() == pytest.approx(1.4 ** 2, rel=0.06)
+    rows_small, rows_large = np.nonzero(small.any(1))[0], np.nonzero(large.any(1))[0]
+    height_ratio = (rows_large[-1] - rows_large[0] + 1) / (rows_small[-1] - rows_small[0] + 1)
+    assert height_ratio == pytest.approx(1.4, rel=0.05)
+    centre_small, centre_large = np.argwhere(small).mean(0), np.argwhere(large).mean(0)
+    np.testing.assert_allclose(64 + 1.4 * (centre_small - 64), centre_large, atol=1.5)
+
+
+def test_zoomed_samples_and_references_are_larger_and_still_agree_with_their_labels() -> None:
+    plain, zoomed = (SampleSpec(identity=6, motion="squat", motion_seed=6, background_seed=6, num_frames=6,
+                                size=(64, 64), zoom=zoom) for zoom in (1.0, 1.5))
+    a, b = make_sample(plain), make_sample(zoomed)
+    assert b.mask.sum() > 1.6 * a.mask.sum()
+    diff = np.abs(b.appearance.astype(int) - b.background.astype(int)[None]).max(axis=-1)
+    assert (diff[~b.mask] == 0).all() and (diff[b.mask] >= MIN_CONTRAST).all()
+    assert (make_reference(zoomed)[1] > 0).sum() > 1.6 * (make_reference(plain)[1] > 0).sum()
+    assert _root(reference_pose(1.5))[0] == pytest.approx(1.5 * _root(reference_pose())[0])

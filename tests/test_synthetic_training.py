@@ -21,10 +21,24 @@ def cache(tmp_path_factory):
 
 
 def test_parse_source() -> None:
-    assert parse_source("synthetic") == {"train": 64, "heldout": 16, "images": 0, "frames": 32, "size": 128}
+    assert parse_source("synthetic") == {"train": 64, "heldout": 16, "images": 0, "frames": 32, "size": 128,
+                                         "zoom": 1.0}
     assert parse_source("synthetic:train=5,size=64")["train"] == 5
-    with pytest.raises(ValueError):
-        parse_source("synthetic:trian=5")
+    assert parse_source("synthetic:train=5,zoom=1.5")["zoom"] == 1.5
+    for bad in ("synthetic:trian=5", "synthetic:zoom=big", "synthetic:zoom=0", "synthetic:zoom=-1", "synthetic:size=6.5"):
+        with pytest.raises(ValueError):
+            parse_source(bad)
+
+
+def test_a_zoomed_source_gets_its_own_folder_and_zoomed_clips(tmp_path) -> None:
+    plain = materialise("synthetic:train=1,heldout=0,frames=3,size=32", cache=tmp_path)
+    zoomed = materialise("synthetic:train=1,heldout=0,frames=3,size=32,zoom=1.5", cache=tmp_path)
+    assert plain.name == "frames3_heldout0_images0_size32_train1"  # the name folders had before zoom existed
+    assert zoomed.name == "frames3_heldout0_images0_size32_train1_zoom1.5"
+    spec = split_specs("train", count=1, num_frames=3, size=(32, 32), zoom=1.5)[0]
+    np.testing.assert_array_equal(np.load(zoomed / "videos" / f"{spec.name}.npy"), make_sample(spec).appearance)
+    assert np.load(zoomed / "labels" / f"{spec.name}.npy").astype(bool).sum() > \
+        1.5 * np.load(plain / "labels" / f"{spec.name}.npy").astype(bool).sum()
 
 
 def test_written_clips_are_the_generated_samples(tmp_path) -> None:
@@ -57,3 +71,16 @@ def test_trainer_data_from_a_synthetic_root(cache, monkeypatch) -> None:
     first = make_sample(SampleSpec(identity=0, motion="jumping_jacks", motion_seed=0, background_seed=0,
                                    num_frames=6, size=(32, 32)))
     np.testing.assert_array_equal(np.load(root / "videos" / f"{first.spec.name}.npy"), first.appearance)
+
+
+@pytest.mark.parametrize("argv", [["python -m magicanimate.synthetic", "preview", "--zoom", "0"],
+                                  ["python -m magicanimate.bench", "--quality", "--zoom", "nan"]])
+def test_a_bad_zoom_on_the_command_line_is_a_one_line_usage_error(argv, capsys) -> None:
+    from magicanimate.synthetic.__main__ import main as synthetic_main
+    from magicanimate.tools.benchmark import main as bench_main
+
+    main = synthetic_main if argv[0].endswith("synthetic") else bench_main
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv[1:])
+    assert exit_info.value.code == 2
+    assert "--zoom: zoom must be a number in (0, 4]" in capsys.readouterr().err

@@ -181,3 +181,26 @@ def project(joints: np.ndarray, pose: Pose, *, size: tuple[int, int]) -> Project
     xy = np.stack([pose["x"][:, None] * width + unit[:, None] * x_cam,
                    pose["ground"][:, None] * height - unit[:, None] * y], axis=-1)  # (F, J, 2)
     return Projected(xy=xy, depth=z_cam * unit[:, None], unit=unit, yaw=pose["yaw"].copy())
+
+
+CROWN_MARGIN = 0.04  # a zoom keeps the top of the head at least this far (frame fraction) below the top edge
+
+
+def zoom_camera(pose: Pose, factor: float) -> Pose:
+    """The pose as a camera ``factor`` times closer sees it: zoomed about the frame's centre.
+
+    Scale grows by ``factor`` and (x, ground) move away from the centre (0.5, 0.5); where that
+    would lift the top of the head (about ``ground - 1.02 * scale``) above ``CROWN_MARGIN``, or
+    above its own row if it was already higher, the person moves down instead, so that a head
+    stays in the frame while legs may leave it at the bottom.
+    """
+    if factor <= 0:
+        raise ValueError(f"zoom factor must be positive, got {factor}")
+    values = {name: value.copy() for name, value in pose.values.items()}
+    crown = values["ground"] - 1.02 * values["scale"]  # (F,) row of the top of the head
+    values["scale"] = factor * values["scale"]
+    values["x"] = 0.5 + factor * (values["x"] - 0.5)
+    zoomed_crown = 0.5 + factor * (crown - 0.5)
+    lowest_allowed = np.minimum(crown, CROWN_MARGIN)  # a head already near the top may stay there
+    values["ground"] = np.maximum(zoomed_crown, lowest_allowed) + 1.02 * values["scale"]
+    return Pose(values)

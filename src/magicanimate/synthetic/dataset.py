@@ -23,7 +23,7 @@ from PIL import Image
 from magicanimate.errors import InputError
 from magicanimate.io.densepose_colors import HEAD, colorize_parts
 from magicanimate.synthetic.appearance import Identity, make_background, random_identity
-from magicanimate.synthetic.body import Pose, project, skeleton
+from magicanimate.synthetic.body import Pose, project, skeleton, zoom_camera
 from magicanimate.synthetic.motion import HELDOUT_MOTIONS, TRAIN_MOTIONS, make_motion
 from magicanimate.synthetic.render import MIN_CONTRAST, Canvas, composite, draw_person
 
@@ -43,6 +43,7 @@ class SampleSpec:
     background_seed: int
     num_frames: int = 32
     size: tuple[int, int] = (128, 128)  # (W, H)
+    zoom: float = 1.0  # camera zoom: people (motion and reference) drawn this many times larger
 
     @property
     def name(self) -> str:
@@ -112,16 +113,19 @@ def choose_background(canvas: Canvas, seed: int, *, size: tuple[int, int]) -> np
     return best
 
 
-def reference_pose() -> Pose:
-    """The reference pose: standing still, facing the camera, arms slightly out, a medium-full shot."""
+def reference_pose(zoom: float = 1.0) -> Pose:
+    """The reference pose: standing still, facing the camera, arms slightly out, a medium-full shot.
+
+    ``zoom`` > 1 films it closer (``zoom_camera``): larger, the feet possibly below the frame.
+    """
     pose = Pose.neutral(1)
     pose["scale"][:] = 0.7
-    return pose
+    return zoom_camera(pose, zoom) if zoom != 1.0 else pose
 
 
 def scene_for(spec: SampleSpec) -> np.ndarray:
     """The sample's background (H, W, 3) uint8: chosen to contrast with its identity standing in it."""
-    canvas = draw(identity_for(spec.identity), reference_pose(), size=spec.size)
+    canvas = draw(identity_for(spec.identity), reference_pose(spec.zoom), size=spec.size)
     return choose_background(canvas, spec.background_seed, size=spec.size)
 
 
@@ -130,6 +134,8 @@ def make_sample(spec: SampleSpec) -> Sample:
     identity = identity_for(spec.identity)
     pose = make_motion(spec.motion, num_frames=spec.num_frames,
                        rng=np.random.default_rng([_MOTION, spec.motion_seed]))
+    if spec.zoom != 1.0:
+        pose = zoom_camera(pose, spec.zoom)
     canvas = draw(identity, pose, size=spec.size)
     background = scene_for(spec)
     labels = canvas.labels
@@ -139,7 +145,7 @@ def make_sample(spec: SampleSpec) -> Sample:
 
 def make_reference(spec: SampleSpec) -> tuple[np.ndarray, np.ndarray]:
     """The identity standing, facing the camera, in the sample's scene: image (H, W, 3) and labels (H, W)."""
-    canvas = draw(identity_for(spec.identity), reference_pose(), size=spec.size)
+    canvas = draw(identity_for(spec.identity), reference_pose(spec.zoom), size=spec.size)
     return composite(canvas, scene_for(spec))[0], canvas.labels[0]
 
 
@@ -189,10 +195,11 @@ def reference_framed_like(spec: SampleSpec, motion_labels: np.ndarray) -> tuple[
 
 
 def split_specs(split: Split, *, count: int, num_frames: int = 32, size: tuple[int, int] = (128, 128),
-                start: int = 0) -> list[SampleSpec]:
+                start: int = 0, zoom: float = 1.0) -> list[SampleSpec]:
     """Specs of samples ``start .. start + count - 1`` of a split; each has its own identity and scene.
 
-    Motion families cycle through the split's list (``TRAIN_MOTIONS`` or ``HELDOUT_MOTIONS``).
+    ``zoom`` draws every person that many times larger (``SampleSpec.zoom``). Motion families
+    cycle through the split's list (``TRAIN_MOTIONS`` or ``HELDOUT_MOTIONS``).
     """
     if split not in ("train", "heldout"):
         raise ValueError(f"split must be 'train' or 'heldout', got {split!r}")
@@ -201,7 +208,7 @@ def split_specs(split: Split, *, count: int, num_frames: int = 32, size: tuple[i
     if split == "train" and start + count > HELDOUT_IDENTITY_START:
         raise ValueError(f"at most {HELDOUT_IDENTITY_START} training samples")
     return [SampleSpec(identity=base + k, motion=families[k % len(families)], motion_seed=base + k,
-                       background_seed=base + k, num_frames=num_frames, size=size)
+                       background_seed=base + k, num_frames=num_frames, size=size, zoom=zoom)
             for k in range(start, start + count)]
 
 
@@ -211,20 +218,21 @@ def split_specs(split: Split, *, count: int, num_frames: int = 32, size: tuple[i
 
 
 def write_dataset(root: str | Path, *, train: int = 64, heldout: int = 16, images: int = 0, num_frames: int = 32,
-                  size: tuple[int, int] = (128, 128)) -> Path:
+                  size: tuple[int, int] = (128, 128), zoom: float = 1.0) -> Path:
     """Write the synthetic set in the training layout (docs/training.md) with an index.csv.
 
     videos/<name>.npy and densepose/<name>.npy hold (F, H, W, 3) uint8 clips (lossless);
     images/ + images_densepose/ hold ``images`` still frames (PNG) of further training
     identities; labels/<name>.npy and backgrounds/<name>.png keep the ground truth for the
-    metrics. index.csv marks the rows "train" or "heldout"; meta.json lists the specs.
+    metrics. index.csv marks the rows "train" or "heldout"; meta.json lists the specs. ``zoom``
+    draws every person that many times larger (``SampleSpec.zoom``).
     """
     root = Path(root)
     for folder in ("videos", "densepose", "labels", "backgrounds"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     rows, meta = [], []
-    specs = split_specs("train", count=train, num_frames=num_frames, size=size) + \
-        split_specs("heldout", count=heldout, num_frames=num_frames, size=size)
+    specs = split_specs("train", count=train, num_frames=num_frames, size=size, zoom=zoom) + \
+        split_specs("heldout", count=heldout, num_frames=num_frames, size=size, zoom=zoom)
     for spec in specs:
         sample = make_sample(spec)
         np.save(root / "videos" / f"{spec.name}.npy", sample.appearance)
@@ -238,7 +246,7 @@ def write_dataset(root: str | Path, *, train: int = 64, heldout: int = 16, image
         (root / "images").mkdir(exist_ok=True)
         (root / "images_densepose").mkdir(exist_ok=True)
         # Stills: one random frame of each of further training samples (identities after the clips').
-        for spec in split_specs("train", count=images, num_frames=8, size=size, start=train):
+        for spec in split_specs("train", count=images, num_frames=8, size=size, start=train, zoom=zoom):
             sample = make_sample(spec)
             f = int(np.random.default_rng([_MOTION, spec.motion_seed, 1]).integers(spec.num_frames))
             Image.fromarray(sample.appearance[f]).save(root / "images" / f"{spec.name}.png")
@@ -253,13 +261,38 @@ def write_dataset(root: str | Path, *, train: int = 64, heldout: int = 16, image
     return root
 
 
-def parse_source(source: str) -> dict[str, int]:
-    """Options of a ``synthetic:train=64,heldout=16,images=0,frames=32,size=128`` data root."""
-    options = {"train": 64, "heldout": 16, "images": 0, "frames": 32, "size": 128}
+MAX_ZOOM = 4.0
+
+
+def parse_zoom(text: str | float) -> float:
+    """A camera zoom (``SampleSpec.zoom``) from text or a number: in (0, ``MAX_ZOOM``], else ValueError."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0.0 < value <= MAX_ZOOM:  # also refuses nan
+        raise ValueError(f"zoom must be a number in (0, {MAX_ZOOM:g}], got {text!r}")
+    return value
+
+
+def parse_source(source: str) -> dict[str, float]:
+    """Options of a ``synthetic:train=64,heldout=16,images=0,frames=32,size=128,zoom=1.4`` data root.
+
+    Every option is a whole number but ``zoom`` (a positive decimal, default 1: people drawn
+    that many times larger, ``SampleSpec.zoom``).
+    """
+    options: dict[str, float] = {"train": 64, "heldout": 16, "images": 0, "frames": 32, "size": 128, "zoom": 1.0}
     body = source.split(":", 1)[1] if ":" in source else ""
     for item in filter(None, body.split(",")):
         key, _, value = item.partition("=")
-        if key not in options or not value.strip().isdigit():
+        value = value.strip()
+        if key == "zoom":
+            try:
+                options[key] = parse_zoom(value)
+            except ValueError as error:
+                raise ValueError(f"bad synthetic data option {item!r} in {source!r}: {error}") from None
+            continue
+        if key not in options or not value.isdigit():
             raise ValueError(f"bad synthetic data option {item!r} in {source!r}; known: {', '.join(options)}")
         options[key] = int(value)
     return options
@@ -273,7 +306,9 @@ def materialise(source: str, *, cache: str | Path | None = None) -> Path:
     private folder and renamed into place, so processes started together do not collide.
     """
     options = parse_source(source)
-    key = "_".join(f"{k}{v}" for k, v in sorted(options.items()))
+    if options["zoom"] == 1.0:  # folders written before zoom existed keep their names
+        del options["zoom"]
+    key = "_".join(f"{k}{v:g}" if k == "zoom" else f"{k}{int(v)}" for k, v in sorted(options.items()))
     cache = Path(cache or os.environ.get("MAGICANIMATE_SYNTHETIC_CACHE")
                  or Path.home() / ".cache" / "magicanimate" / "synthetic")
     root = cache / key
@@ -281,8 +316,9 @@ def materialise(source: str, *, cache: str | Path | None = None) -> Path:
         return root
     private = cache / f".{key}.{os.getpid()}"
     shutil.rmtree(private, ignore_errors=True)
-    write_dataset(private, train=options["train"], heldout=options["heldout"], images=options["images"],
-                  num_frames=options["frames"], size=(options["size"], options["size"]))
+    write_dataset(private, train=int(options["train"]), heldout=int(options["heldout"]), images=int(options["images"]),
+                  num_frames=int(options["frames"]), size=(int(options["size"]), int(options["size"])),
+                  zoom=options.get("zoom", 1.0))
     (private / ".complete").write_text("ok\n")
     try:
         private.rename(root)

@@ -12,10 +12,11 @@ from magicanimate.synthetic.dataset import Split, make_sample, split_specs
 
 
 def preview_strip(path: str | Path, *, split: Split = "train", samples: int = 7, frames: int = 5,
-                  size: int = 128, num_frames: int = 32, start: int = 0) -> Path:
+                  size: int = 128, num_frames: int = 32, start: int = 0, zoom: float = 1.0) -> Path:
     """Write a PNG: per sample a row of ``frames`` frames, appearance above its dp_segm render."""
     rows = []
-    for spec in split_specs(split, count=samples, num_frames=num_frames, size=(size, size), start=start):
+    for spec in split_specs(split, count=samples, num_frames=num_frames, size=(size, size), start=start,
+                            zoom=zoom):
         sample = make_sample(spec)
         picks = np.linspace(0, num_frames - 1, frames).round().astype(int)
         pairs = [np.concatenate([sample.appearance[f], sample.densepose[f]], axis=0) for f in picks]  # (2H, W, 3)

@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--reference-framing", choices=("standing", "motion"), default="standing",
                    help="--real-motion: the synthetic reference person as a full-body shot (standing, default) or "
                         "drawn with its head at the size and place of the motion's head (motion)")
+    p.add_argument("--zoom", type=float, default=1.0,
+                   help="--quality: draw the synthetic people (and the standing --real-motion reference) this many "
+                        "times larger, as the data option zoom= does (default 1)")
     p.add_argument("--rows", help="--quality: comma-separated parts of row names to run (default all)")
     p.add_argument("--work-dir", default="runs/quality",
                    help="--quality: per-video results are cached here, so a rerun continues (default runs/quality)")
@@ -362,6 +365,12 @@ def main(argv: list[str] | None = None) -> int:
                         "see magicanimate.runtime.cpu_tuning)")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    from magicanimate.synthetic.dataset import parse_zoom
+
+    try:
+        parse_zoom(args.zoom)
+    except ValueError as error:
+        p.error(f"--zoom: {error}")
     size_given = args.size
     args.frames = args.frames or (32 if args.quality else 16)
     args.steps = args.steps or (25 if args.quality else 5)
@@ -387,10 +396,10 @@ def main(argv: list[str] | None = None) -> int:
 
         model = MagicAnimate.from_pretrained(args.weights, device=device, dtype=dtype)
         rows = real_motion_benchmark(model, args.real_motion, frames=args.frames, steps=args.steps,
-                                     framing=args.reference_framing,
+                                     framing=args.reference_framing, zoom=args.zoom,
                                      progress=None if args.quiet else (lambda line: print(line, file=sys.stderr)))
         report = {**meta, "weights": args.weights, "size": model.native_size,
-                  "reference_framing": args.reference_framing, "real_motion": rows,
+                  "reference_framing": args.reference_framing, "zoom": args.zoom, "real_motion": rows,
                   "mean_silhouette_iou": float(np.mean([r["silhouette_iou"] for r in rows]))}
         table = ("| motion | frames | silhouette IoU | person recall | background false alarms | s |\n"
                  "|---|---|---|---|---|---|\n"
@@ -404,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
         report = {**meta, **quality_benchmark(
             weights=args.weights, stage1_weights=args.stage1_weights, stage2_weights=args.stage2_weights,
-            videos=args.videos, frames=args.frames, split=args.split,
+            videos=args.videos, frames=args.frames, split=args.split, zoom=args.zoom,
             size=size_given, steps=args.steps, device=str(device),
             only=args.rows.split(",") if args.rows else None, work_dir=Path(args.work_dir),
             progress=None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True)))}

@@ -77,10 +77,12 @@ def score(generated: np.ndarray, sample: Sample) -> dict[str, float]:
     }
 
 
-def benchmark_specs(*, videos: int, frames: int, size: int, split: str = "heldout") -> list[SampleSpec]:
+def benchmark_specs(*, videos: int, frames: int, size: int, split: str = "heldout",
+                    zoom: float = 1.0) -> list[SampleSpec]:
     """The benchmark's samples: ``videos`` identities x the split's motions in turn (held-out by default;
-    ``split="train"``: the first training samples, to measure the gap between trained and unseen people)."""
-    return split_specs(split, count=videos, num_frames=frames, size=(size, size))
+    ``split="train"``: the first training samples, to measure the gap between trained and unseen people),
+    people drawn ``zoom`` times larger (``SampleSpec.zoom``)."""
+    return split_specs(split, count=videos, num_frames=frames, size=(size, size), zoom=zoom)
 
 
 def copy_reference(reference: np.ndarray, sample: Sample) -> np.ndarray:
@@ -148,7 +150,7 @@ def run_row(row: QualityRow, generate: Generate, specs: Iterable[SampleSpec], *,
     for spec in specs:
         cache = work_dir / _slug(row.name) / f"{spec.name}.json" if work_dir else None
         key = {"row": row.name, "options": row.options, "dtype": row.dtype, "video": spec.name,
-               "frames": spec.num_frames, "size": list(spec.size), **(made_by or {})}
+               "frames": spec.num_frames, "size": list(spec.size), "zoom": spec.zoom, **(made_by or {})}
         cached = _read_cached(cache, key)
         if cached is not None:
             per_video.append(cached)
@@ -223,8 +225,10 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
                       stage2_weights: str | Path | None = None, videos: int = 16,
                       frames: int = 32, size: int | None = None, steps: int = 25, seed: int = 1,
                       device: str = "cpu", only: Iterable[str] | None = None, work_dir: Path | None = None,
-                      split: str = "heldout", progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run every row (or those whose name contains one of ``only``) on the same videos of ``split``."""
+                      split: str = "heldout", zoom: float = 1.0,
+                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every row (or those whose name contains one of ``only``) on the same videos of ``split``
+    (people drawn ``zoom`` times larger)."""
     import torch
 
     from magicanimate.sampling.pipeline import MagicAnimate
@@ -254,7 +258,7 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
         rows = [r for r in rows if any(w in r.name.lower() for w in wanted)]
     if size is None:
         size = model_for(QualityRow("native size", "mini")).native_size
-    specs = benchmark_specs(videos=videos, frames=frames, size=size, split=split)
+    specs = benchmark_specs(videos=videos, frames=frames, size=size, split=split, zoom=zoom)
     results = []
     for row in rows:
         made_by: dict[str, Any] = {"seed": seed, "weights": row.weights}
@@ -268,18 +272,20 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
             made_by["weights"] = weights_fingerprint(folder_for(row))
         results.append(run_row(row, generate, specs, work_dir=work_dir, made_by=made_by, progress=progress))
     faithful = next((r for r in results if r["name"].startswith("model, faithful")), None)
-    return {"videos": videos, "split": split, "frames": frames, "size": size, "steps": steps, "seed": seed,
+    return {"videos": videos, "split": split, "zoom": zoom, "frames": frames, "size": size, "steps": steps,
+            "seed": seed,
             "rows": results,
             "table": markdown_table(results, reference_seconds=faithful["seconds"] if faithful else None)}
 
 
 def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, steps: int = 25, seed: int = 1,
-                          framing: str = "standing",
+                          framing: str = "standing", zoom: float = 1.0,
                           progress: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
     """Silhouette IoU (and its person recall and background false alarms) of animations of real DensePose
     motions (first ``frames`` frames, model's native size) against each motion's person mask, with held-out
     synthetic reference people (one per motion), standing full-body (``framing="standing"``) or drawn with their
-    head at the size and place of the motion's head (``framing="motion"``: ``reference_framed_like``)."""
+    head at the size and place of the motion's head (``framing="motion"``: ``reference_framed_like``); the
+    standing reference is drawn ``zoom`` times larger (``SampleSpec.zoom``)."""
     from magicanimate.io.video import read_motion
     from magicanimate.io.densepose_colors import parts_from_colours
     from magicanimate.metrics.person import motion_mask, motion_silhouette_iou
@@ -291,7 +297,7 @@ def real_motion_benchmark(model, motions: Iterable[str | Path], *, frames: int, 
     size = model.native_size
     motions = list(motions)  # counted, then iterated: a generator would be spent by the count
     rows = []
-    specs = split_specs("heldout", count=len(motions), num_frames=1, size=(size, size))
+    specs = split_specs("heldout", count=len(motions), num_frames=1, size=(size, size), zoom=zoom)
     for spec, path in zip(specs, motions):
         motion = read_motion(path, max_frames=frames).frames
         if framing == "motion":
