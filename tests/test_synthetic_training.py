@@ -25,7 +25,8 @@ def test_parse_source() -> None:
                                          "zoom": 1.0}
     assert parse_source("synthetic:train=5,size=64")["train"] == 5
     assert parse_source("synthetic:train=5,zoom=1.5")["zoom"] == 1.5
-    for bad in ("synthetic:trian=5", "synthetic:zoom=big", "synthetic:zoom=0", "synthetic:zoom=-1", "synthetic:size=6.5"):
+    for bad in ("synthetic:trian=5", "synthetic:zoom=big", "synthetic:zoom=0", "synthetic:zoom=-1",
+                "synthetic:size=6.5"):
         with pytest.raises(ValueError):
             parse_source(bad)
 
