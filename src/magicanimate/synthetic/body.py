@@ -192,11 +192,14 @@ def zoom_camera(pose: Pose, factor: float) -> Pose:
     Scale grows by ``factor`` and (x, ground) move away from the centre (0.5, 0.5); where that
     would lift the top of the head (about ``ground - 1.02 * scale``) above ``CROWN_MARGIN``, or
     above its own row if it was already higher, the person moves down instead, so that a head
-    stays in the frame while legs may leave it at the bottom.
+    stays in the frame while legs may leave it at the bottom. A factor of 1 returns an exact
+    copy (no rounding), so unzoomed data stays bit for bit what it was.
     """
     if factor <= 0:
         raise ValueError(f"zoom factor must be positive, got {factor}")
     values = {name: value.copy() for name, value in pose.values.items()}
+    if factor == 1.0:
+        return Pose(values)
     crown = values["ground"] - 1.02 * values["scale"]  # (F,) row of the top of the head
     values["scale"] = factor * values["scale"]
     values["x"] = 0.5 + factor * (values["x"] - 0.5)

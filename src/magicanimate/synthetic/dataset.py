@@ -120,7 +120,7 @@ def reference_pose(zoom: float = 1.0) -> Pose:
     """
     pose = Pose.neutral(1)
     pose["scale"][:] = 0.7
-    return zoom_camera(pose, zoom) if zoom != 1.0 else pose
+    return zoom_camera(pose, zoom)
 
 
 def scene_for(spec: SampleSpec) -> np.ndarray:
@@ -132,10 +132,8 @@ def scene_for(spec: SampleSpec) -> np.ndarray:
 def make_sample(spec: SampleSpec) -> Sample:
     """Generate the sample of a spec."""
     identity = identity_for(spec.identity)
-    pose = make_motion(spec.motion, num_frames=spec.num_frames,
-                       rng=np.random.default_rng([_MOTION, spec.motion_seed]))
-    if spec.zoom != 1.0:
-        pose = zoom_camera(pose, spec.zoom)
+    pose = zoom_camera(make_motion(spec.motion, num_frames=spec.num_frames,
+                                   rng=np.random.default_rng([_MOTION, spec.motion_seed])), spec.zoom)
     canvas = draw(identity, pose, size=spec.size)
     background = scene_for(spec)
     labels = canvas.labels
@@ -306,9 +304,9 @@ def materialise(source: str, *, cache: str | Path | None = None) -> Path:
     private folder and renamed into place, so processes started together do not collide.
     """
     options = parse_source(source)
-    if options["zoom"] == 1.0:  # folders written before zoom existed keep their names
-        del options["zoom"]
-    key = "_".join(f"{k}{v:g}" if k == "zoom" else f"{k}{int(v)}" for k, v in sorted(options.items()))
+    zoom = options.pop("zoom")
+    key = "_".join(f"{k}{int(v)}" for k, v in sorted(options.items()))
+    key += f"_zoom{zoom:g}" if zoom != 1.0 else ""  # folders written before zoom existed keep their names
     cache = Path(cache or os.environ.get("MAGICANIMATE_SYNTHETIC_CACHE")
                  or Path.home() / ".cache" / "magicanimate" / "synthetic")
     root = cache / key
@@ -318,7 +316,7 @@ def materialise(source: str, *, cache: str | Path | None = None) -> Path:
     shutil.rmtree(private, ignore_errors=True)
     write_dataset(private, train=int(options["train"]), heldout=int(options["heldout"]), images=int(options["images"]),
                   num_frames=int(options["frames"]), size=(int(options["size"]), int(options["size"])),
-                  zoom=options.get("zoom", 1.0))
+                  zoom=zoom)
     (private / ".complete").write_text("ok\n")
     try:
         private.rename(root)
