@@ -142,7 +142,7 @@ def test_batch_resumes_and_reports_failures(tmp_path, inputs, capsys, fmt):
 
 def test_check_weights_command(capsys, tmp_path):
     assert main(["check-weights", str(TINY_WEIGHTS)]) == 0
-    assert "7 of 7 checks ok" in capsys.readouterr().out
+    assert "8 of 8 checks ok" in capsys.readouterr().out
     assert main(["check-weights", str(tmp_path)]) == 1
     assert "MISSING" in capsys.readouterr().out
 

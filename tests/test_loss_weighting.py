@@ -1,4 +1,4 @@
-"""Loss weighting (opt-in ``optim.snr_gamma``, ``optim.foreground_weight``): hand-worked values."""
+"""Loss weighting (opt-in ``optim.snr_gamma``, ``optim.high_noise_cap``, ``optim.foreground_weight``): hand-worked values."""
 
 from types import SimpleNamespace
 
@@ -10,7 +10,8 @@ import torch
 from magicanimate.errors import InputError
 from magicanimate.training.config import TrainConfig
 from magicanimate.io.densepose_colors import background_color, part_colors
-from magicanimate.training.loss_weighting import min_snr_weights, person_cell_weights, signal_to_noise
+from magicanimate.training.loss_weighting import (high_noise_weights, min_snr_weights, person_cell_weights,
+                                                  signal_to_noise)
 from magicanimate.training.trainer import Trainer
 
 
@@ -29,13 +30,44 @@ def test_the_training_loss_weighs_each_sample_by_its_timestep():
 
     noise = torch.zeros(2, 4, 3, 2, 2)
     pred = torch.stack([torch.full((4, 3, 2, 2), 1.0), torch.full((4, 3, 2, 2), 2.0)])  # MSE 1 and 4
-    inputs = {"pred": pred, "timesteps": torch.tensor([0, 2]), "noise": noise}
-    stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=5.0)),
+    inputs = {"pred": pred, "timesteps": torch.tensor([0, 2]), "target": noise}
+    stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=5.0, high_noise_cap=0.0)),
                            noise_scheduler=SimpleNamespace(alphas_cumprod=torch.tensor([0.9, 0.5, 0.1])))
     weighted = Trainer._loss(stub, Echo(), dict(inputs))
     assert float(weighted) == pytest.approx((1 * 5 / 9 + 4 * 1.0) / 2)
     stub.cfg.optim.snr_gamma = 0.0
     assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx((1 + 4) / 2)  # the release's
+
+
+def test_high_noise_weights_are_one_over_snr_between_one_and_the_cap():
+    alphas_cumprod = torch.tensor([0.9, 0.5, 0.2, 0.01])  # SNR 9, 1, 1/4, 1/99
+    t = torch.tensor([0, 1, 2, 3])
+    torch.testing.assert_close(high_noise_weights(alphas_cumprod, t, cap=50.0), torch.tensor([1.0, 1.0, 4.0, 50.0]))
+    torch.testing.assert_close(high_noise_weights(alphas_cumprod, t, cap=200.0), torch.tensor([1.0, 1.0, 4.0, 99.0]))
+    torch.testing.assert_close(high_noise_weights(alphas_cumprod, t, cap=0.0), torch.ones(4))
+
+
+def test_the_two_timestep_weightings_multiply_in_the_training_loss():
+    class Echo(torch.nn.Module):
+        def forward(self, *, pred, timesteps):
+            return pred
+
+    noise = torch.zeros(3, 4, 1, 2, 2)
+    pred = torch.stack([torch.full((4, 1, 2, 2), v) for v in (1.0, 2.0, 1.0)])  # MSE 1, 4, 1
+    inputs = {"pred": pred, "timesteps": torch.tensor([0, 2, 3]), "target": noise}  # SNR 9, 1/4, 1/99
+    stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=0.0, high_noise_cap=10.0)),
+                           noise_scheduler=SimpleNamespace(alphas_cumprod=torch.tensor([0.9, 0.5, 0.2, 0.01])))
+    assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx((1 + 4 * 4 + 1 * 10) / 3)
+    stub.cfg.optim.snr_gamma = 5.0  # also 5/9 on the first sample
+    assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx((5 / 9 + 4 * 4 + 1 * 10) / 3)
+
+
+def test_a_negative_or_nan_high_noise_cap_is_refused():
+    for bad in (-1.0, float("nan")):
+        cfg = TrainConfig()
+        cfg.optim.high_noise_cap = bad
+        with pytest.raises(InputError, match="high_noise_cap"):
+            cfg.check()
 
 
 def test_a_negative_gamma_is_refused():
@@ -71,8 +103,8 @@ def test_the_training_loss_weighs_each_latent_cell():
     person = np.zeros((16, 16), bool)
     person[8:16, 8:16] = True  # that cell is all person
     cell_weights = person_cell_weights(_densepose(person), foreground_weight=3.0, downsampling=8)
-    inputs = {"pred": pred, "timesteps": torch.tensor([0]), "noise": torch.zeros_like(pred), "cell_weights": cell_weights}
-    stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=0.0)), noise_scheduler=None)
+    inputs = {"pred": pred, "timesteps": torch.tensor([0]), "target": torch.zeros_like(pred), "cell_weights": cell_weights}
+    stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=0.0, high_noise_cap=0.0)), noise_scheduler=None)
     # weights 1, 1, 1, 4: (4 x 4) / (1 + 1 + 1 + 4) per channel, the same in each of the 4 channels
     assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx(16 / 7)
     inputs["cell_weights"] = None  # uniform, as the release: 4 / 4 cells

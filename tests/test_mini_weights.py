@@ -41,7 +41,7 @@ def test_the_mini_weights_are_shipped_within_the_size_budget():
 
 def test_the_mini_weights_pass_check_weights(capsys):
     assert main(["check-weights", "mini"]) == 0
-    assert "7 of 7 checks ok" in capsys.readouterr().out
+    assert "8 of 8 checks ok" in capsys.readouterr().out
 
 
 def test_the_mini_weights_load_at_their_native_size(mini_model):

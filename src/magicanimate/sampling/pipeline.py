@@ -287,7 +287,7 @@ class MagicAnimate:
         # 3. Conditioning: empty-prompt text, clean reference latent, initial noise.
         conditioning = Conditioning(text=self.text_embedding(), reference_latent=self.encode_reference(image),
                                     control=control_t)
-        noise_scheduler = make_scheduler(options.scheduler)
+        noise_scheduler = make_scheduler(options.scheduler, prediction_type=self.components.prediction_type)
         noise_scheduler.set_timesteps(options.steps, device=self.device)
         latents = self.initial_noise(padded, height, width, seed=options.seed,
                                      per_segment=options.noise == "per-segment")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from magicanimate.options import SCHEDULERS
+from magicanimate.options import PREDICTION_TYPES, SCHEDULERS
 
 # The release builds DDIM from the betas alone, then its pipeline forces the legacy fixes
 # (steps_offset=1, clip_sample=False); everything else is the library default of the time.
@@ -28,18 +28,21 @@ def release_ddim() -> DDIMScheduler:
     return DDIMScheduler(**RELEASE_DDIM_CONFIG)
 
 
-def make_scheduler(name: str = "ddim"):
+def make_scheduler(name: str = "ddim", *, prediction_type: str = "epsilon"):
     """The release's DDIM (faithful), or a faster multistep solver (lossy: opt-in, fewer steps).
 
     The solvers use the same betas and "leading" timestep spacing as the release's DDIM.
+    ``prediction_type`` is what the weights' denoiser predicts ("epsilon" for the release's).
     """
     from diffusers import DPMSolverMultistepScheduler, UniPCMultistepScheduler
 
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction type {prediction_type!r}: use one of {', '.join(PREDICTION_TYPES)}")
     common = {k: RELEASE_DDIM_CONFIG[k] for k in (
-        "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "steps_offset", "prediction_type",
-        "timestep_spacing")}
+        "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "steps_offset", "timestep_spacing")}
+    common["prediction_type"] = prediction_type
     if name == "ddim":
-        return release_ddim()
+        return DDIMScheduler(**{**RELEASE_DDIM_CONFIG, "prediction_type": prediction_type})
     if name == "dpmsolver++":
         return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
     if name == "unipc":
@@ -47,10 +50,10 @@ def make_scheduler(name: str = "ddim"):
     raise ValueError(f"unknown scheduler {name!r}: use one of {', '.join(SCHEDULERS)}")
 
 
-def training_noise_scheduler() -> DDPMScheduler:
+def training_noise_scheduler(prediction_type: str = "epsilon") -> DDPMScheduler:
     """The noising process of SD 1.5 and the release for training: DDPM with the same betas."""
     return DDPMScheduler(**{k: RELEASE_DDIM_CONFIG[k] for k in (
-        "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "prediction_type")})
+        "num_train_timesteps", "beta_start", "beta_end", "beta_schedule")}, prediction_type=prediction_type)
 
 
 def step_kwargs(scheduler) -> dict:

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import yaml
 
 from magicanimate.errors import InputError
+from magicanimate.options import PREDICTION_TYPES
 
 
 def opt(default: Any, help: str) -> Any:  # noqa: A002 - the natural name here
@@ -62,6 +63,11 @@ class ModelConfig:
                                        "one extra forward pass of compute")
     reference_dropout: float = opt(0.0, "probability that a sample is trained without reference attention "
                                    "(the unconditional branch of the release's guidance)")
+    prediction_type: str = opt("", "what the denoiser learns to predict: '' (as the starting weights declare; "
+                               "'epsilon' when they declare nothing, as SD 1.5 and the release), 'epsilon' (the "
+                               "noise) or 'v_prediction' (the velocity alpha x noise - sigma x clean latent, "
+                               "Salimans and Ho 2022: at high noise it is the clean frame itself). The export "
+                               "declares it in stable-diffusion-v1-5/scheduler/scheduler_config.json")
 
 
 @dataclass
@@ -117,6 +123,10 @@ class OptimConfig:
     snr_gamma: float = opt(0.0, "Min-SNR-gamma loss weighting (weight min(SNR, gamma) / SNR per sample; 5 is the "
                            "paper's choice): low-noise timesteps count less, high-noise ones as before. "
                            "0: unweighted, as the release")
+    high_noise_cap: float = opt(0.0, "truncated-SNR loss weighting, capped: a sample weighs min(max(1, 1 / SNR), "
+                                "this), so that high-noise timesteps, where a frame is drawn from the reference and "
+                                "the DensePose, count as their clean-latent error. 0 or 1: unweighted, as the "
+                                "release")
     foreground_weight: float = opt(0.0, "extra weight of the noise-prediction loss on the person: a latent cell "
                                    "counts 1 + this x the share of its pixels that are the person in the target "
                                    "frame's DensePose. 0: uniform, as the release")
@@ -235,6 +245,11 @@ class TrainConfig:
             problems.append(f"optim.foreground_weight must be >= 0 (0: uniform), got {self.optim.foreground_weight}")
         if self.optim.snr_gamma < 0:
             problems.append(f"optim.snr_gamma must be >= 0 (0: unweighted), got {self.optim.snr_gamma}")
+        if self.model.prediction_type not in ("", *PREDICTION_TYPES):
+            problems.append(f"model.prediction_type must be '' (as the starting weights) or one of "
+                            f"{', '.join(PREDICTION_TYPES)}, got {self.model.prediction_type!r}")
+        if not self.optim.high_noise_cap >= 0:
+            problems.append(f"optim.high_noise_cap must be >= 0 (0: unweighted), got {self.optim.high_noise_cap}")
         if self.progress_every < 0:
             problems.append(f"progress_every must be >= 0, got {self.progress_every}")
         if not self.model.trainable:

@@ -26,6 +26,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from magicanimate.weights.build import read_prediction_type, write_prediction_type
+from magicanimate.weights.layout import WeightPaths
 from magicanimate.weights.state_dict import DIFFUSERS_WEIGHT_NAMES
 
 SAFETENSORS = DIFFUSERS_WEIGHT_NAMES[0]
@@ -96,18 +98,28 @@ def export_release_layout(
     sources: dict[str, Path | None],
     whole_unet: bool,
     link_mode: str,
+    prediction_type: str = "epsilon",
 ) -> Path:
     """Write a complete release-layout folder at ``target`` (replaced atomically).
 
     ``state[part]`` overrides the weights written for a part (the EMA weights); ``rewrite``
-    says which parts are written from memory rather than linked from ``sources``.
+    says which parts are written from memory rather than linked from ``sources``. When the
+    trained ``prediction_type`` is not what ``pretrained`` declares, the SD folder is written
+    with its parts linked and a scheduler config that declares it.
     """
     tmp = target.with_name(target.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     ma = tmp / "MagicAnimate"
-    for name in ("stable-diffusion-v1-5", "sd-vae-ft-mse"):
-        link_or_copy(pretrained / name, tmp / name, link_mode)
+    link_or_copy(pretrained / "sd-vae-ft-mse", tmp / "sd-vae-ft-mse", link_mode)
+    sd = tmp / "stable-diffusion-v1-5"
+    if read_prediction_type(WeightPaths.release_layout(pretrained)) == prediction_type:
+        link_or_copy(pretrained / sd.name, sd, link_mode)
+    else:
+        for child in (pretrained / sd.name).resolve().iterdir():
+            if child.name != "scheduler":
+                link_or_copy(child, sd / child.name, link_mode)
+        write_prediction_type(sd / "scheduler", prediction_type)
 
     def part(name: str, folder: Path, write) -> None:
         if rewrite[name] or sources.get(name) is None:

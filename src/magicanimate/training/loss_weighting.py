@@ -11,6 +11,14 @@ ICCV 2023) for epsilon prediction: a sample noised to timestep t weighs
 min(SNR(t), gamma) / SNR(t), where SNR(t) = alpha_bar(t) / (1 - alpha_bar(t)). Low-noise
 timesteps, whose epsilon errors are large but matter little for the sample, are weighed
 down; high-noise timesteps, which decide a frame's layout and colours, keep weight 1.
+
+Truncated SNR (Salimans and Ho, "Progressive Distillation for Fast Sampling of Diffusion
+Models", ICLR 2022), capped: a sample weighs min(max(1, 1 / SNR(t)), cap). Uncapped, it is
+the loss on the predicted clean latent where noise dominates (SNR < 1) and the noise loss
+elsewhere. With the epsilon loss alone a timestep near 1000 weighs about 1/200 of what its
+clean-latent error means for the sample, so the network learns little about drawing a frame
+from its conditions (the reference and the DensePose); this weighs those timesteps up.
+The two weightings multiply.
 """
 
 from __future__ import annotations
@@ -34,6 +42,14 @@ def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, *, ga
         return torch.ones(timesteps.shape, device=timesteps.device)
     snr = signal_to_noise(alphas_cumprod, timesteps)
     return torch.clamp(snr, max=gamma) / snr
+
+
+def high_noise_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, *, cap: float) -> torch.Tensor:
+    """min(max(1, 1 / SNR(t)), cap) per timestep; all ones when cap <= 1."""
+    if cap <= 1:
+        return torch.ones(timesteps.shape, device=timesteps.device)
+    snr = signal_to_noise(alphas_cumprod, timesteps)
+    return torch.clamp(1.0 / snr, min=1.0, max=cap)
 
 
 def person_cell_weights(control: torch.Tensor, *, foreground_weight: float, downsampling: int) -> torch.Tensor:

@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from magicanimate.weights.build import Components
+from magicanimate.weights.build import Components, read_prediction_type
+from magicanimate.weights.layout import WeightPaths
 from magicanimate.errors import InputError
 from magicanimate.training.starting_models import (
     build_starting_models, check_before_run, resolve_pretrained,
@@ -46,7 +47,8 @@ from magicanimate.training.ema import EMA
 from magicanimate.training.latent_cache import LatentTable, build_latent_table
 from magicanimate.training.export import export_release_layout
 from magicanimate.training.logger import TrainingLog, progress_line
-from magicanimate.training.loss_weighting import min_snr_weights, person_cell_weights, weighted_sample_means
+from magicanimate.training.loss_weighting import (high_noise_weights, min_snr_weights, person_cell_weights,
+                                                  weighted_sample_means)
 from magicanimate.training.model import TrainingModel
 from magicanimate.models.text import empty_prompt_embedding
 from magicanimate.models.vae import VAE_SCALE, latent_downsampling, latent_shape
@@ -159,7 +161,10 @@ class Trainer:
 
         self.lr_scheduler = get_scheduler(cfg.optim.lr_scheduler, optimizer, num_warmup_steps=cfg.optim.lr_warmup_steps,
                                           num_training_steps=cfg.max_steps)
-        self.noise_scheduler = training_noise_scheduler()
+        # What the denoiser predicts: as configured, else as the starting weights declare.
+        self.prediction_type = (cfg.model.prediction_type
+                                or read_prediction_type(WeightPaths.release_layout(self.pretrained)))
+        self.noise_scheduler = training_noise_scheduler(self.prediction_type)
         self.model, self.optimizer = acc.prepare(net, optimizer)
         self.net: TrainingModel = acc.unwrap_model(self.model)
         self.named_trainable = {n: p for n, p in self.net.named_parameters() if p.requires_grad}
@@ -347,22 +352,26 @@ class Trainer:
             "text": self.text.expand(b, -1, -1),
             "temporal": batch["temporal"].to(self.device),
             "keep_reference": keep.to(self.device),
-            "noise": noise,
+            # what the loss compares the prediction with: the noise, or the velocity (v-prediction)
+            "target": (noise if self.prediction_type == "epsilon"
+                       else self.noise_scheduler.get_velocity(latents, noise, timesteps)),
             "cell_weights": cell_weights,
         }
 
     def _loss(self, model: torch.nn.Module, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        noise, cell_weights = inputs.pop("noise"), inputs.pop("cell_weights", None)
+        target, cell_weights = inputs.pop("target"), inputs.pop("cell_weights", None)
         pred = model(**inputs)
-        gamma = self.cfg.optim.snr_gamma
-        if gamma <= 0 and cell_weights is None:
-            return F.mse_loss(pred.float(), noise.float())
-        errors = F.mse_loss(pred.float(), noise.float(), reduction="none")  # (b, c, f, h, w)
+        gamma, cap = self.cfg.optim.snr_gamma, self.cfg.optim.high_noise_cap
+        if gamma <= 0 and cap <= 1 and cell_weights is None:
+            return F.mse_loss(pred.float(), target.float())
+        errors = F.mse_loss(pred.float(), target.float(), reduction="none")  # (b, c, f, h, w)
         per_sample = (errors.mean(dim=(1, 2, 3, 4)) if cell_weights is None
                       else weighted_sample_means(errors, cell_weights))  # (b,)
-        if gamma <= 0:
+        if gamma <= 0 and cap <= 1:
             return per_sample.mean()
-        weights = min_snr_weights(self.noise_scheduler.alphas_cumprod, inputs["timesteps"], gamma=gamma)
+        alphas_cumprod, timesteps = self.noise_scheduler.alphas_cumprod, inputs["timesteps"]
+        weights = (min_snr_weights(alphas_cumprod, timesteps, gamma=gamma)
+                   * high_noise_weights(alphas_cumprod, timesteps, cap=cap))
         return (per_sample * weights).mean()
 
     def batch_loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
@@ -568,7 +577,7 @@ class Trainer:
                 rewrite={"appearance_encoder": net.trains("appearance_encoder"), "controlnet": net.trains("controlnet"),
                          "temporal_attention": net.trains("unet")},
                 sources=self.start.sources, whole_unet=self._whole_unet_export(net),
-                link_mode=self.cfg.link_untouched,
+                link_mode=self.cfg.link_untouched, prediction_type=self.prediction_type,
             )
         acc.wait_for_everyone()
         return target
@@ -585,7 +594,7 @@ class Trainer:
             net = self.net
             components = Components(tokenizer=self.start.models.tokenizer, text_encoder=self.start.models.text_encoder,
                                     vae=self.vae, unet=net.unet, appearance_encoder=net.appearance_encoder,
-                                    controlnet=net.controlnet)
+                                    controlnet=net.controlnet, prediction_type=self.prediction_type)
             net.eval()
             try:
                 with (self.ema.swapped_in() if self.ema is not None else nullcontext()), acc.autocast():

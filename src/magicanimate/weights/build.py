@@ -20,6 +20,7 @@ from magicanimate.weights.state_dict import (
 from magicanimate.errors import WeightsError
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS, AppearanceEncoder
 from magicanimate.models.unet3d import TemporalUNet, TemporalUNetConfig
+from magicanimate.options import PREDICTION_TYPES
 from magicanimate.weights.layout import WeightPaths
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,37 @@ def read_config(folder: Path) -> dict[str, Any]:
         raise WeightsError(f"missing {path}") from None
     except json.JSONDecodeError as err:
         raise WeightsError(f"{path} is not valid JSON: {err}") from err
+
+
+def read_prediction_type(paths: WeightPaths) -> str:
+    """What the weights' denoiser predicts: the SD folder's scheduler config says; "epsilon" when it is absent.
+
+    SD 2.x marks its v-prediction models there; SD 1.5 and the release predict the noise, so
+    for them this is "epsilon" and sampling is unchanged. Nothing else in that file is read.
+    """
+    path = paths.scheduler_config
+    if not path.is_file():
+        return "epsilon"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise WeightsError(f"{path} is not a readable JSON scheduler config: {err}") from err
+    value = config.get("prediction_type", "epsilon") if isinstance(config, dict) else None
+    if value not in PREDICTION_TYPES:
+        raise WeightsError(f"{path}: prediction_type {value!r} is not supported (one of {', '.join(PREDICTION_TYPES)})")
+    return value
+
+
+def write_prediction_type(folder: Path, prediction_type: str) -> Path:
+    """Write ``folder``/scheduler_config.json declaring ``prediction_type`` (the rest is the release's DDIM)."""
+    if prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"unknown prediction type {prediction_type!r}")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "scheduler_config.json"
+    path.write_text(json.dumps({"_class_name": "DDIMScheduler", "prediction_type": prediction_type,
+                                "_note": "magicanimate reads only prediction_type; the betas are the release's"},
+                               indent=2) + "\n")
+    return path
 
 
 @contextlib.contextmanager
@@ -159,6 +191,7 @@ def verify_components(paths: WeightPaths) -> list[tuple[str, str, str]]:
          lambda: _count(build_appearance_encoder(paths.appearance_encoder, check_only=True))),
         ("controlnet", ("controlnet",), lambda: _count(build_controlnet(paths.controlnet, check_only=True))),
         ("latent geometry", ("vae", "unet", "appearance_encoder", "controlnet"), lambda: check_latent_geometry(paths)),
+        ("prediction type", ("unet",), lambda: _prediction_detail(paths)),
     ]
     results = []
     for name, parts, check in checks:
@@ -171,6 +204,12 @@ def verify_components(paths: WeightPaths) -> list[tuple[str, str, str]]:
         except WeightsError as err:
             results.append((name, "mismatch", str(err)))
     return results
+
+
+def _prediction_detail(paths: WeightPaths) -> str:
+    value = read_prediction_type(paths)
+    source = paths.scheduler_config if paths.scheduler_config.is_file() else "no scheduler config: SD 1.5's"
+    return f"{value} ({source})"
 
 
 def check_latent_geometry(paths: WeightPaths) -> str:
@@ -215,12 +254,14 @@ class Components:
     appearance_encoder: AppearanceEncoder
     controlnet: ControlNetModel
     temporal_report: TemporalLoadReport | None = None
+    prediction_type: str = "epsilon"  # what the denoiser predicts (the scheduler's config)
 
 
 def load_components(paths: WeightPaths, *, device: torch.device | str, dtype: torch.dtype) -> Components:
     """Load all components from ``paths`` (every tensor checked) onto ``device`` in ``dtype``."""
     paths.require_complete()
     check_latent_geometry(paths)
+    prediction_type = read_prediction_type(paths)
     unet, report = build_temporal_unet(paths.unet, paths.temporal_attention)
     log.info("temporal UNet: %s", report.describe())
     return Components(
@@ -231,4 +272,5 @@ def load_components(paths: WeightPaths, *, device: torch.device | str, dtype: to
         appearance_encoder=prepare_for_inference(build_appearance_encoder(paths.appearance_encoder), device=device, dtype=dtype),
         controlnet=prepare_for_inference(build_controlnet(paths.controlnet), device=device, dtype=dtype),
         temporal_report=report,
+        prediction_type=prediction_type,
     )

@@ -73,6 +73,11 @@ class WeightPaths:
             temporal_attention=ma / "temporal_attention" / "temporal_attention.ckpt",
         )
 
+    @property
+    def scheduler_config(self) -> Path:
+        """The SD folder's ``scheduler/scheduler_config.json`` (beside the UNet): only its prediction type is read."""
+        return self.unet.parent / "scheduler" / "scheduler_config.json"
+
     def with_overrides(self, **overrides: str | Path | None) -> "WeightPaths":
         """Replace the components given (``None`` values are ignored)."""
         names = {f.name for f in fields(self)}

@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from magicanimate.errors import WeightsError
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS
-from magicanimate.weights.build import build_temporal_unet, verify_components
+from magicanimate.weights.build import build_temporal_unet, read_prediction_type, verify_components, write_prediction_type
 from magicanimate.weights.layout import WeightPaths
 from magicanimate.weights.state_dict import TRANSFORMERS_WEIGHT_NAMES, find_weight_file, read_state_dict
 
@@ -61,6 +61,9 @@ def pack_weights(source: str | Path, target: str | Path, *, dtype: torch.dtype =
     _write_folder(src.unet, out.unet, _cast(spatial, dtype), "diffusion_pytorch_model.safetensors")
     out.temporal_attention.parent.mkdir(parents=True)
     torch.save(_cast(motion, dtype), out.temporal_attention)
+
+    if src.scheduler_config.is_file():  # the prediction type (v-prediction weights declare it there)
+        write_prediction_type(out.scheduler_config.parent, read_prediction_type(src))
 
     for name in ("vae", "appearance_encoder", "controlnet"):
         folder = getattr(src, name)
