@@ -22,8 +22,6 @@ from magicanimate.errors import InputError
 # Shared constants of the value grammar (defined once; imported by io/ and sampling/).
 FIT_MODES = ("stretch", "pad", "crop")
 SCHEDULERS = ("ddim", "dpmsolver++", "unipc")
-# What a denoiser predicts: the noise (SD 1.5 and the release) or the velocity (v-prediction).
-PREDICTION_TYPES = ("epsilon", "v_prediction")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 NOISE_MODES = ("shared", "per-segment")
 SIZE_MULTIPLE = 8

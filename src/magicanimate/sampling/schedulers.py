@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from diffusers import DDIMScheduler, DDPMScheduler
 
-from magicanimate.options import PREDICTION_TYPES, SCHEDULERS
+from magicanimate.options import SCHEDULERS
+from magicanimate.weights.layout import PREDICTION_TYPES
 
 # The release builds DDIM from the betas alone, then its pipeline forces the legacy fixes
 # (steps_offset=1, clip_sample=False); everything else is the library default of the time.

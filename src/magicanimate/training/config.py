@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import yaml
 
 from magicanimate.errors import InputError
-from magicanimate.options import PREDICTION_TYPES
+from magicanimate.weights.layout import PREDICTION_TYPES
 
 
 def opt(default: Any, help: str) -> Any:  # noqa: A002 - the natural name here

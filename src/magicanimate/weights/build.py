@@ -20,8 +20,7 @@ from magicanimate.weights.state_dict import (
 from magicanimate.errors import WeightsError
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS, AppearanceEncoder
 from magicanimate.models.unet3d import TemporalUNet, TemporalUNetConfig
-from magicanimate.options import PREDICTION_TYPES
-from magicanimate.weights.layout import WeightPaths
+from magicanimate.weights.layout import PREDICTION_TYPES, WeightPaths
 
 log = logging.getLogger(__name__)
 

@@ -49,6 +49,11 @@ def resolve_weights(value: str | Path) -> Path:
     return Path(value)
 
 
+# What a denoiser predicts: the noise (SD 1.5 and the release) or the velocity (v-prediction);
+# weights declare it in their scheduler config (WeightPaths.scheduler_config).
+PREDICTION_TYPES = ("epsilon", "v_prediction")
+
+
 @dataclass(frozen=True)
 class WeightPaths:
     """Location of every component (folders in diffusers/transformers layout, one .ckpt file)."""
