@@ -24,9 +24,9 @@ RELEASE_DDIM_CONFIG = dict(
 )
 
 
-def release_ddim() -> DDIMScheduler:
-    """DDIM with the release's effective configuration (eta = 0 at every step)."""
-    return DDIMScheduler(**RELEASE_DDIM_CONFIG)
+def release_ddim(prediction_type: str = "epsilon") -> DDIMScheduler:
+    """DDIM with the release's effective configuration (eta = 0 at every step) for a ``prediction_type`` denoiser."""
+    return DDIMScheduler(**{**RELEASE_DDIM_CONFIG, "prediction_type": prediction_type})
 
 
 def make_scheduler(name: str = "ddim", *, prediction_type: str = "epsilon"):
@@ -43,7 +43,7 @@ def make_scheduler(name: str = "ddim", *, prediction_type: str = "epsilon"):
         "num_train_timesteps", "beta_start", "beta_end", "beta_schedule", "steps_offset", "timestep_spacing")}
     common["prediction_type"] = prediction_type
     if name == "ddim":
-        return DDIMScheduler(**{**RELEASE_DDIM_CONFIG, "prediction_type": prediction_type})
+        return release_ddim(prediction_type)
     if name == "dpmsolver++":
         return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2)
     if name == "unipc":
