@@ -15,8 +15,8 @@ down; high-noise timesteps, which decide a frame's layout and colours, keep weig
 Truncated SNR (Salimans and Ho, "Progressive Distillation for Fast Sampling of Diffusion
 Models", ICLR 2022), capped: a sample weighs min(max(1, 1 / SNR(t)), cap). Uncapped, it is
 the loss on the predicted clean latent where noise dominates (SNR < 1) and the noise loss
-elsewhere. With the epsilon loss alone a timestep near 1000 weighs about 1/200 of what its
-clean-latent error means for the sample, so the network learns little about drawing a frame
+elsewhere. With the epsilon loss alone a timestep near 1000 weighs about 1/600 of what its
+clean-latent error means for the sample (the release's linear betas: SNR(999) = 0.0016), so the network learns little about drawing a frame
 from its conditions (the reference and the DensePose); this weighs those timesteps up.
 The two weightings multiply.
 """
