@@ -10,8 +10,8 @@ import torch
 from magicanimate.errors import InputError
 from magicanimate.training.config import TrainConfig
 from magicanimate.io.densepose_colors import background_color, part_colors
-from magicanimate.training.loss_weighting import (high_noise_weights, min_snr_weights, person_cell_weights,
-                                                  signal_to_noise)
+from magicanimate.training.loss_weighting import (epsilon_loss_scale, high_noise_weights, min_snr_weights,
+                                                  person_cell_weights, signal_to_noise)
 from magicanimate.training.trainer import Trainer
 
 
@@ -32,11 +32,49 @@ def test_the_training_loss_weighs_each_sample_by_its_timestep():
     pred = torch.stack([torch.full((4, 3, 2, 2), 1.0), torch.full((4, 3, 2, 2), 2.0)])  # MSE 1 and 4
     inputs = {"pred": pred, "timesteps": torch.tensor([0, 2]), "target": noise}
     stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=5.0, high_noise_cap=0.0)),
-                           noise_scheduler=SimpleNamespace(alphas_cumprod=torch.tensor([0.9, 0.5, 0.1])))
+                           noise_scheduler=SimpleNamespace(alphas_cumprod=torch.tensor([0.9, 0.5, 0.1])),
+                           prediction_type="epsilon")
     weighted = Trainer._loss(stub, Echo(), dict(inputs))
     assert float(weighted) == pytest.approx((1 * 5 / 9 + 4 * 1.0) / 2)
     stub.cfg.optim.snr_gamma = 0.0
     assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx((1 + 4) / 2)  # the release's
+
+
+def test_min_snr_on_a_v_predicting_denoiser_is_min_snr_gamma_over_snr_plus_one():
+    # Hang et al. 2023, the v-prediction form: min(SNR, gamma) / (SNR + 1).
+    alphas_cumprod = torch.tensor([0.9, 0.5, 0.1])  # SNR 9, 1, 1/9
+    t = torch.tensor([0, 1, 2])
+    scale = epsilon_loss_scale(alphas_cumprod, t, prediction_type="v_prediction")
+    torch.testing.assert_close(min_snr_weights(alphas_cumprod, t, gamma=5.0) * scale,
+                               torch.tensor([5 / 10, 1 / 2, (1 / 9) / (10 / 9)]))
+    torch.testing.assert_close(epsilon_loss_scale(alphas_cumprod, t, prediction_type="epsilon"), torch.ones(3))
+
+
+def test_a_weighted_v_loss_is_the_weighted_epsilon_loss():
+    # The same network output scored as a velocity: its Min-SNR loss equals the epsilon form's.
+    alphas_cumprod = torch.tensor([0.9, 0.5, 0.1])
+    t = torch.tensor([0, 2])
+    alpha, sigma = alphas_cumprod[t].sqrt(), (1 - alphas_cumprod[t]).sqrt()
+    g = torch.Generator().manual_seed(0)
+    clean, noise = torch.randn(2, 4, 1, 2, 2, generator=g), torch.randn(2, 4, 1, 2, 2, generator=g)
+    eps_guess = noise + 0.3 * torch.randn(2, 4, 1, 2, 2, generator=g)
+    shape = (2, 1, 1, 1, 1)
+    noisy = alpha.view(shape) * clean + sigma.view(shape) * noise
+    clean_guess = (noisy - sigma.view(shape) * eps_guess) / alpha.view(shape)  # the same prediction
+    velocity = alpha.view(shape) * noise - sigma.view(shape) * clean
+    velocity_guess = alpha.view(shape) * eps_guess - sigma.view(shape) * clean_guess
+
+    class Echo(torch.nn.Module):
+        def forward(self, *, pred, timesteps):
+            return pred
+
+    def loss(prediction_type, pred, target):
+        stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=5.0, high_noise_cap=0.0)),
+                               noise_scheduler=SimpleNamespace(alphas_cumprod=alphas_cumprod),
+                               prediction_type=prediction_type)
+        return float(Trainer._loss(stub, Echo(), {"pred": pred, "timesteps": t, "target": target}))
+
+    assert loss("v_prediction", velocity_guess, velocity) == pytest.approx(loss("epsilon", eps_guess, noise), rel=1e-5)
 
 
 def test_high_noise_weights_are_one_over_snr_between_one_and_the_cap():
@@ -56,7 +94,8 @@ def test_the_two_timestep_weightings_multiply_in_the_training_loss():
     pred = torch.stack([torch.full((4, 1, 2, 2), v) for v in (1.0, 2.0, 1.0)])  # MSE 1, 4, 1
     inputs = {"pred": pred, "timesteps": torch.tensor([0, 2, 3]), "target": noise}  # SNR 9, 1/4, 1/99
     stub = SimpleNamespace(cfg=SimpleNamespace(optim=SimpleNamespace(snr_gamma=0.0, high_noise_cap=10.0)),
-                           noise_scheduler=SimpleNamespace(alphas_cumprod=torch.tensor([0.9, 0.5, 0.2, 0.01])))
+                           noise_scheduler=SimpleNamespace(alphas_cumprod=torch.tensor([0.9, 0.5, 0.2, 0.01])),
+                           prediction_type="epsilon")
     assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx((1 + 4 * 4 + 1 * 10) / 3)
     stub.cfg.optim.snr_gamma = 5.0  # also 5/9 on the first sample
     assert float(Trainer._loss(stub, Echo(), dict(inputs))) == pytest.approx((5 / 9 + 4 * 4 + 1 * 10) / 3)

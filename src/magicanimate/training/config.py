@@ -120,9 +120,9 @@ class OptimConfig:
     lr_scheduler: str = opt("constant_with_warmup", "diffusers schedule name: constant, constant_with_warmup, "
                             "linear, cosine, ...")
     lr_warmup_steps: int = opt(0, "warm-up steps of the schedule")
-    snr_gamma: float = opt(0.0, "Min-SNR-gamma loss weighting (weight min(SNR, gamma) / SNR per sample; 5 is the "
-                           "paper's choice): low-noise timesteps count less, high-noise ones as before. "
-                           "0: unweighted, as the release")
+    snr_gamma: float = opt(0.0, "Min-SNR-gamma loss weighting (weight min(SNR, gamma) / SNR per sample, "
+                           "min(SNR, gamma) / (SNR + 1) under v-prediction; 5 is the paper's choice): low-noise "
+                           "timesteps count less, high-noise ones as before. 0: unweighted, as the release")
     high_noise_cap: float = opt(0.0, "truncated-SNR loss weighting, capped: a sample weighs min(max(1, 1 / SNR), "
                                 "this), so that high-noise timesteps, where a frame is drawn from the reference and "
                                 "the DensePose, count as their clean-latent error. 0 or 1: unweighted, as the "

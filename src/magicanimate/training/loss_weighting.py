@@ -19,6 +19,11 @@ elsewhere. With the epsilon loss alone a timestep near 1000 weighs about 1/600 o
 clean-latent error means for the sample (the release's linear betas: SNR(999) = 0.0016), so the network learns little about drawing a frame
 from its conditions (the reference and the DensePose); this weighs those timesteps up.
 The two weightings multiply.
+
+Both are defined on the epsilon loss. A v-predicting denoiser's loss is the epsilon loss
+divided by alpha_bar(t) (the velocity error is the noise error over sqrt(alpha_bar)), so
+its weights are multiplied by alpha_bar(t) (``epsilon_loss_scale``): Min-SNR then reads
+min(SNR, gamma) / (SNR + 1), the paper's form for v-prediction.
 """
 
 from __future__ import annotations
@@ -34,6 +39,16 @@ def signal_to_noise(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor) -> to
     """SNR(t) = alpha_bar / (1 - alpha_bar) at each of ``timesteps`` (float32, on their device)."""
     alpha_bar = alphas_cumprod.to(timesteps.device, torch.float32)[timesteps]
     return alpha_bar / (1.0 - alpha_bar)
+
+
+def epsilon_loss_scale(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, *,
+                       prediction_type: str) -> torch.Tensor:
+    """What turns a sample's loss in ``prediction_type`` into its epsilon loss: 1, or alpha_bar(t) for v."""
+    if prediction_type == "epsilon":
+        return torch.ones(timesteps.shape, device=timesteps.device)
+    if prediction_type == "v_prediction":
+        return alphas_cumprod.to(timesteps.device, torch.float32)[timesteps]
+    raise ValueError(f"unknown prediction type {prediction_type!r}")
 
 
 def min_snr_weights(alphas_cumprod: torch.Tensor, timesteps: torch.Tensor, *, gamma: float) -> torch.Tensor:

@@ -47,8 +47,8 @@ from magicanimate.training.ema import EMA
 from magicanimate.training.latent_cache import LatentTable, build_latent_table
 from magicanimate.training.export import export_release_layout
 from magicanimate.training.logger import TrainingLog, progress_line
-from magicanimate.training.loss_weighting import (high_noise_weights, min_snr_weights, person_cell_weights,
-                                                  weighted_sample_means)
+from magicanimate.training.loss_weighting import (epsilon_loss_scale, high_noise_weights, min_snr_weights,
+                                                  person_cell_weights, weighted_sample_means)
 from magicanimate.training.model import TrainingModel
 from magicanimate.models.text import empty_prompt_embedding
 from magicanimate.models.vae import VAE_SCALE, latent_downsampling, latent_shape
@@ -371,7 +371,8 @@ class Trainer:
             return per_sample.mean()
         alphas_cumprod, timesteps = self.noise_scheduler.alphas_cumprod, inputs["timesteps"]
         weights = (min_snr_weights(alphas_cumprod, timesteps, gamma=gamma)
-                   * high_noise_weights(alphas_cumprod, timesteps, cap=cap))
+                   * high_noise_weights(alphas_cumprod, timesteps, cap=cap)
+                   * epsilon_loss_scale(alphas_cumprod, timesteps, prediction_type=self.prediction_type))
         return (per_sample * weights).mean()
 
     def batch_loss(self, model: torch.nn.Module, batch: dict[str, Any], generator: torch.Generator) -> torch.Tensor:
