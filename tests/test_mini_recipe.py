@@ -22,7 +22,7 @@ from magicanimate.training.autoencoder import pixel_weights, weighted_mean
 from magicanimate.training.config import parse_duration
 from magicanimate.training.data import load_items
 from magicanimate.weights.build import build_vae, verify_components
-from magicanimate.weights.layout import MINI_SIZE, WeightPaths
+from magicanimate.weights.layout import MINI_SIZE, MINI_ZOOM, WeightPaths
 from magicanimate.weights.pack import folder_bytes, pack_weights
 from magicanimate.weights.random import MINI, TINY, random_models
 
@@ -52,7 +52,12 @@ def test_mini_configs_load_validate_and_chain():
     assert stages[0].model.pretrained == f"random:{MINI.name}"  # from nothing
     for before, after in zip(stages, stages[1:]):  # each stage starts from the previous one's export
         assert after.model.pretrained == f"{before.output}/weights"
-    assert len({(c.data.root, c.data.width, c.data.height) for c in stages}) == 1
+    assert len({(c.data.width, c.data.height) for c in stages}) == 1
+    # the denoiser stages draw stage 0's people MINI_ZOOM times larger: the framing the demo and CI use
+    assert {c.data.root for c in stages[1:]} == {f"{stages[0].data.root},zoom={MINI_ZOOM}"}
+    # stage 1 learns the velocity; the later stages inherit it from its export
+    assert [c.model.prediction_type for c in stages] == ["", "v_prediction", "", ""]
+    assert all(c.data.latent_cache for c in stages[1:])  # the frozen VAE's latents, encoded once
     # the data are rendered at the size the weights call native (UNet sample_size x the VAE's 8x)
     assert stages[0].data.width == stages[0].data.height == MINI.sample_size * 8 == MINI_SIZE
     assert stages[0].data.root.startswith("synthetic:")
@@ -88,13 +93,16 @@ def test_mini_size_fits_the_weight_budget():
 
 def test_makefile_runs_every_stage_in_order_resumably():
     out = subprocess.run(["make", "-n", "mini-model", "PY=python", "MINI_RUNS=somewhere"], cwd=REPO,
-                         capture_output=True, text=True, check=True).stdout
+                         capture_output=True, text=True, check=True).stdout.replace("\\\n", " ")
     lines = [line for line in out.splitlines() if "magicanimate" in line]
     stages = [line.split("--stage ")[1].split()[0] for line in lines if "--stage" in line]
     assert stages == ["0", "1", "1", "2"]
     assert [line.split("--output ")[1].split()[0] for line in lines if "--stage" in line] == [
         "somewhere/stage0", "somewhere/stage1", "somewhere/stage1b", "somewhere/stage2"]
     assert all("--resume" in line for line in lines if "--stage" in line)
+    # stages 1 to 2 share one table of the frozen VAE's latents
+    assert [("data.latent_cache_dir=somewhere/latents" in line) for line in lines if "--stage" in line] == [
+        False, True, True, True]
     # the last stage's export is shipped: the whole model, motion modules trained
     assert "pack-weights somewhere/stage2/weights" in out and "check-weights" in lines[-1]
     assert "install" not in out.split("\n")[0]  # PY given: no venv is built

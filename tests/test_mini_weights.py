@@ -1,8 +1,9 @@
 """The shipped mini model (issue 12, item 6): it loads, passes check-weights, and animates a held-out person.
 
-The thresholds come from the measurements in docs/mini_model.md ("The shipped weights") minus
-a safety margin; the ground truth is the synthetic generator's true video, which the model
-never saw (held-out identity, held-out motion family).
+The thresholds come from the measurements in docs/mini_model.md ("The seventh full run", the
+shipped weights) minus a safety margin; the ground truth is the synthetic generator's true
+video, which the model never saw (held-out identity, held-out motion family), drawn as large as
+the people the model trained on (``MINI_ZOOM``).
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from magicanimate.metrics.person import silhouette_iou
 from magicanimate.options import SampleOptions
 from magicanimate.sampling.pipeline import MagicAnimate
 from magicanimate.synthetic.dataset import make_reference, make_sample, split_specs
-from magicanimate.weights.layout import MINI_SIZE, MINI_WEIGHTS
+from magicanimate.weights.layout import MINI_SIZE, MINI_WEIGHTS, MINI_ZOOM
 from magicanimate.weights.pack import folder_bytes
 
 pytestmark = pytest.mark.filterwarnings("ignore::FutureWarning")
 
 HELD_OUT_FRAMES = 24  # issue 12: at least 24 frames, so two 16-frame windows overlap and fuse
-# Measured on this clip (docs/mini_model.md, "The shipped weights"): +0.37 dB over copying the
-# reference, silhouette IoU 0.386; the thresholds keep a safety margin for other CPUs' rounding.
-PSNR_MARGIN_DB = 0.2
-IOU_THRESHOLD = 0.3
+# Measured on this clip (docs/mini_model.md, "The seventh full run"): +2.21 dB over copying the
+# reference (18.37 vs 16.15 dB), silhouette IoU 0.540 (copying: 0.329); the thresholds keep a
+# safety margin for other CPUs' rounding. The second run's weights, shipped before, score +1.70 dB
+# and IoU 0.524 on this clip, so the PSNR threshold tells the two apart.
+PSNR_MARGIN_DB = 1.9
+IOU_THRESHOLD = 0.47
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,8 @@ def test_the_mini_weights_load_at_their_native_size(mini_model):
 
 
 def test_a_held_out_person_follows_a_held_out_motion(mini_model, one_torch_thread):
-    spec = split_specs("heldout", count=1, num_frames=HELD_OUT_FRAMES, size=(MINI_SIZE, MINI_SIZE))[0]
+    spec = split_specs("heldout", count=1, num_frames=HELD_OUT_FRAMES, size=(MINI_SIZE, MINI_SIZE),
+                       zoom=MINI_ZOOM)[0]
     sample = make_sample(spec)
     reference, _ = make_reference(spec)
     generated = mini_model.animate(reference, sample.densepose, options=SampleOptions(seed=1, steps=25)).frames

@@ -21,7 +21,7 @@ from PIL import Image
 
 from magicanimate.io.video import write_video
 from magicanimate.synthetic.simple_person import render_motion, synthetic_reference
-from magicanimate.weights.layout import MINI_SIZE, MINI_WEIGHTS, WeightPaths, released_weights_at_hand
+from magicanimate.weights.layout import MINI_SIZE, MINI_WEIGHTS, MINI_ZOOM, WeightPaths, released_weights_at_hand
 
 
 def _hub_reachable(timeout: float = 3.0) -> bool:
@@ -37,11 +37,14 @@ def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
-def _synthetic_inputs(out: Path, frames: int, size: int) -> tuple[Path, Path, dict[str, np.ndarray]]:
-    """A held-out synthetic person and motion (never trained on): reference.png, motion.mp4, the truth."""
+def _synthetic_inputs(out: Path, frames: int, size: int, *, clip: int = 0) -> tuple[Path, Path, dict[str, np.ndarray]]:
+    """A held-out synthetic person and motion (never trained on), framed as the mini model's training data.
+
+    Writes reference.png and motion.mp4 and returns their paths and the truth.
+    """
     from magicanimate.synthetic.dataset import make_reference, make_sample, split_specs
 
-    spec = split_specs("heldout", count=1, num_frames=frames, size=(size, size))[0]
+    spec = split_specs("heldout", count=1, num_frames=frames, size=(size, size), zoom=MINI_ZOOM, start=clip)[0]
     sample = make_sample(spec)
     image, _ = make_reference(spec)
     reference, motion = out / "reference.png", out / "motion.mp4"
@@ -80,7 +83,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mini", action="store_true", help="use the shipped mini model even if real weights exist")
     parser.add_argument("--tiny", action="store_true", help="use tiny untrained random weights (the output is noise)")
     parser.add_argument("--frames", type=int, default=32, help="motion frames (default 32)")
+    parser.add_argument("--clip", type=int, default=0, metavar="N",
+                        help="with the mini model: the N-th held-out synthetic clip (default 0: boxing, a motion "
+                             "never trained on; 2: jumping jacks, a trained motion on an unseen person)")
     args = parser.parse_args(argv)
+    if args.frames < 1:
+        parser.error(f"--frames must be at least 1, got {args.frames}")
+    if args.clip < 0:
+        parser.error(f"--clip must be 0 or more, got {args.clip}")
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)
     cli = [sys.executable, "-m", "magicanimate"]
@@ -112,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
     truth = None
     if kind == "mini":
-        reference, motion, truth = _synthetic_inputs(out, args.frames, size)
+        reference, motion, truth = _synthetic_inputs(out, args.frames, size, clip=args.clip)
         print(f"wrote the inputs {reference} and {motion}: a held-out synthetic person and motion "
               f"({args.frames} DensePose frames at 25 fps; the true video is {out / 'ground_truth.mp4'})")
     else:

@@ -32,6 +32,7 @@ LAYOUT_DIRS = {
 # The mini model trained by `make mini-model` (docs/mini_model.md), packed inside the package.
 MINI_WEIGHTS = Path(__file__).resolve().parents[1] / "mini_weights"
 MINI_SIZE = 64  # pixels per side the mini model was trained at: its native size
+MINI_ZOOM = 1.5  # its synthetic people were drawn this many times larger (data option zoom=)
 NAMED_WEIGHTS = {"mini": MINI_WEIGHTS}
 
 
