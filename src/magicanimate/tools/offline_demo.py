@@ -38,9 +38,10 @@ def _run(cmd: list[str]) -> None:
 
 
 def _synthetic_inputs(out: Path, frames: int, size: int, *, clip: int = 0) -> tuple[Path, Path, dict[str, np.ndarray]]:
-    """A held-out synthetic person and motion (never trained on), framed as the mini model's training data.
+    """The ``clip``-th held-out synthetic clip (a person never trained on), framed as the mini model's data.
 
-    Writes reference.png and motion.mp4 and returns their paths and the truth.
+    Clip 0 is also a motion never trained on. Writes reference.png and motion.mp4 and returns
+    their paths and the truth.
     """
     from magicanimate.synthetic.dataset import make_reference, make_sample, split_specs
 
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     truth = None
     if kind == "mini":
         reference, motion, truth = _synthetic_inputs(out, args.frames, size, clip=args.clip)
-        print(f"wrote the inputs {reference} and {motion}: a held-out synthetic person and motion "
+        print(f"wrote the inputs {reference} and {motion}: held-out synthetic clip {args.clip} "
               f"({args.frames} DensePose frames at 25 fps; the true video is {out / 'ground_truth.mp4'})")
     else:
         reference, motion = out / "reference.png", out / "motion.mp4"
