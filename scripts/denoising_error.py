@@ -26,6 +26,8 @@ import json
 import sys
 from pathlib import Path
 
+from magicanimate.synthetic.dataset import parse_zoom
+
 TIMESTEPS = (50, 200, 400, 600, 800, 950, 999)
 WINDOW_FRAMES = 16
 
@@ -92,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.clips < 1:
         parser.error("--clips must be >= 1")
-    if not 0 < args.zoom <= 4:
-        parser.error("--zoom must be in (0, 4]")
+    try:
+        parse_zoom(args.zoom)
+    except ValueError as error:
+        parser.error(f"--zoom: {error}")
     import torch
 
     torch.set_num_threads(1)

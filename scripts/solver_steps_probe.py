@@ -14,7 +14,7 @@ from magicanimate.metrics import psnr
 from magicanimate.metrics.person import silhouette_iou
 from magicanimate.options import SampleOptions
 from magicanimate.sampling.pipeline import MagicAnimate
-from magicanimate.synthetic.dataset import make_reference, make_sample, split_specs
+from magicanimate.synthetic.dataset import make_reference, make_sample, parse_zoom, split_specs
 from magicanimate.weights.layout import resolve_weights
 
 SETTINGS = [("ddim", 25, 7.5), ("ddim", 12, 7.5), ("dpmsolver++", 25, 7.5), ("dpmsolver++", 12, 7.5),
@@ -30,6 +30,10 @@ def main() -> None:
     parser.add_argument("--zoom", type=float, default=1.0, help="people drawn this many times larger (default 1)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    try:
+        parse_zoom(args.zoom)
+    except ValueError as error:
+        parser.error(f"--zoom: {error}")
     torch.set_num_threads(args.threads)
     model = MagicAnimate.from_pretrained(resolve_weights(args.weights), device="cpu", dtype=torch.float32)
     size = model.native_size

@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from magicanimate.io.video import write_video
+from magicanimate.synthetic.motion import HELDOUT_MOTIONS
 from magicanimate.synthetic.simple_person import render_motion, synthetic_reference
 from magicanimate.weights.layout import MINI_SIZE, MINI_WEIGHTS, MINI_ZOOM, WeightPaths, released_weights_at_hand
 
@@ -85,8 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tiny", action="store_true", help="use tiny untrained random weights (the output is noise)")
     parser.add_argument("--frames", type=int, default=32, help="motion frames (default 32)")
     parser.add_argument("--clip", type=int, default=0, metavar="N",
-                        help="with the mini model: the N-th held-out synthetic clip (default 0: boxing, a motion "
-                             "never trained on; 2: jumping jacks, a trained motion on an unseen person)")
+                        help="with the mini model: the N-th held-out synthetic clip, an unseen person whose motion "
+                             f"cycles through {', '.join(HELDOUT_MOTIONS)} (default 0)")
     args = parser.parse_args(argv)
     if args.frames < 1:
         parser.error(f"--frames must be at least 1, got {args.frames}")
