@@ -63,6 +63,10 @@ class ModelConfig:
                                        "one extra forward pass of compute")
     reference_dropout: float = opt(0.0, "probability that a sample is trained without reference attention "
                                    "(the unconditional branch of the release's guidance)")
+    unet_channels: list[int] = opt([], "train the denoiser from random weights of these block widths (seeded by "
+                                   "'seed'; e.g. [64, 64, 64, 64]) instead of the starting weights' UNet; the "
+                                   "appearance encoder and ControlNet must then be 'unet' and the motion modules "
+                                   "'zero' (from scratch); [] keeps the starting UNet")
     prediction_type: str = opt("", "what the denoiser learns to predict: '' (as the starting weights declare; "
                                "'epsilon' when they declare nothing, as SD 1.5 and the release), 'epsilon' (the "
                                "noise) or 'v_prediction' (the velocity alpha x noise - sigma x clean latent, "
@@ -254,6 +258,14 @@ class TrainConfig:
             problems.append(f"progress_every must be >= 0, got {self.progress_every}")
         if not self.model.trainable:
             problems.append("model.trainable selects no parameters")
+        if self.model.unet_channels:
+            m = self.model
+            if any(w < 32 or w % 32 for w in m.unet_channels):
+                problems.append(f"model.unet_channels must be multiples of 32 (the motion modules normalise with "
+                                f"32 groups), got {m.unet_channels}")
+            if (m.appearance_encoder, m.controlnet, m.motion_modules) != ("unet", "unet", "zero"):
+                problems.append("model.unet_channels starts the denoiser from scratch: model.appearance_encoder and "
+                                "model.controlnet must be 'unet' and model.motion_modules 'zero'")
         if not 0.0 <= self.model.reference_dropout <= 1.0:
             problems.append(f"model.reference_dropout must be in [0, 1], got {self.model.reference_dropout}")
         if self.time_budget is not None:

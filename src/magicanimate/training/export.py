@@ -1,7 +1,8 @@
 """Writing trained weights in the release layout, so ``MagicAnimate.from_pretrained`` loads them.
 
     weights/
-      stable-diffusion-v1-5/   linked or copied from the starting weights (untouched)
+      stable-diffusion-v1-5/   linked or copied from the starting weights (untouched; unet/ written
+                               when the run re-initialised the UNet at other widths)
       sd-vae-ft-mse/           linked or copied (untouched)
       MagicAnimate/
         appearance_encoder/    config.json + diffusion_pytorch_model.safetensors (without the
@@ -99,13 +100,15 @@ def export_release_layout(
     whole_unet: bool,
     link_mode: str,
     prediction_type: str = "epsilon",
+    spatial_unet: nn.Module | None = None,
 ) -> Path:
     """Write a complete release-layout folder at ``target`` (replaced atomically).
 
     ``state[part]`` overrides the weights written for a part (the EMA weights); ``rewrite``
     says which parts are written from memory rather than linked from ``sources``. When the
     trained ``prediction_type`` is not what ``pretrained`` declares, the SD folder is written
-    with its parts linked and a scheduler config that declares it.
+    with its parts linked and a scheduler config that declares it; a ``spatial_unet`` (the run's
+    own starting UNet, of other widths than ``pretrained``'s) is written as its unet/.
     """
     tmp = target.with_name(target.name + ".tmp")
     if tmp.exists():
@@ -113,13 +116,19 @@ def export_release_layout(
     ma = tmp / "MagicAnimate"
     link_or_copy(pretrained / "sd-vae-ft-mse", tmp / "sd-vae-ft-mse", link_mode)
     sd = tmp / "stable-diffusion-v1-5"
-    if read_prediction_type(WeightPaths.release_layout(pretrained)) == prediction_type:
+    new_scheduler = read_prediction_type(WeightPaths.release_layout(pretrained)) != prediction_type
+    if not new_scheduler and spatial_unet is None:
         link_or_copy(pretrained / sd.name, sd, link_mode)
     else:
+        written = {"scheduler"} if new_scheduler else set()
+        written |= {"unet"} if spatial_unet is not None else set()
         for child in (pretrained / sd.name).resolve().iterdir():
-            if child.name != "scheduler":
+            if child.name not in written:
                 link_or_copy(child, sd / child.name, link_mode)
-        write_prediction_type(sd / "scheduler", prediction_type)
+        if new_scheduler:
+            write_prediction_type(sd / "scheduler", prediction_type)
+        if spatial_unet is not None:
+            write_diffusers_folder(spatial_unet, sd / "unet", class_name="UNet2DConditionModel")
 
     def part(name: str, folder: Path, write) -> None:
         if rewrite[name] or sources.get(name) is None:

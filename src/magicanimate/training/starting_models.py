@@ -41,6 +41,8 @@ class StartingModels:
     # Files/folders holding exactly the initial weights (None: built here, e.g. from the UNet).
     sources: dict[str, Path | None] = field(default_factory=dict)
     unet_spatial_from_checkpoint: bool = False  # temporal_attention.ckpt held a whole UNet
+    # The random UNet built at model.unet_channels' widths: the export's stable-diffusion-v1-5/unet.
+    fresh_spatial_unet: UNet2DConditionModel | None = None
     notes: list[str] = field(default_factory=list)
 
 
@@ -54,6 +56,23 @@ def _spatial_unet_weights(paths: WeightPaths) -> tuple[dict[str, Any], dict[str,
     config = read_config(paths.unet)
     file = find_weight_file(paths.unet)
     return config, read_state_dict(file), file
+
+
+def fresh_spatial_unet(unet_config: dict[str, Any], channels: list[int], *, seed: int) -> UNet2DConditionModel:
+    """A random SD 1.5 UNet like ``unet_config`` with ``channels`` as its block widths.
+
+    Seeded as ``weights.random`` seeds its UNet, so it equals ``write_random_weights``' UNet of those
+    widths for the same seed; the global random state is left as it was.
+    """
+    widths = unet_config["block_out_channels"]
+    if len(channels) != len(widths):
+        raise InputError(f"model.unet_channels has {len(channels)} widths; the starting UNet has "
+                         f"{len(widths)} blocks ({widths})")
+    config = {k: v for k, v in unet_config.items() if not k.startswith("_")}
+    config["block_out_channels"] = list(channels)
+    with torch.random.fork_rng(), quiet_diffusers():
+        torch.manual_seed(seed)
+        return UNet2DConditionModel(**config)
 
 
 def build_unet(cfg: ModelConfig, paths: WeightPaths, unet_config: dict[str, Any],
@@ -128,6 +147,10 @@ def build_starting_models(cfg: ModelConfig, *, seed: int) -> StartingModels:
 
     torch.manual_seed(seed)  # fresh layers (motion modules, ControlNet zero convs) equal on every process
     unet_config, spatial, spatial_file = _spatial_unet_weights(paths)
+    fresh = fresh_spatial_unet(unet_config, cfg.unet_channels, seed=seed) if cfg.unet_channels else None
+    if fresh is not None:
+        unet_config = {**unet_config, "block_out_channels": list(cfg.unet_channels)}
+        spatial = fresh.state_dict()
     unet, unet_source, whole, unet_note = build_unet(cfg, paths, unet_config, spatial, spatial_file)
     appearance, appearance_source, appearance_note = build_appearance(cfg, paths, unet_config, spatial)
     controlnet, controlnet_source, controlnet_note = build_control(cfg, paths, unet_config, spatial)
@@ -140,7 +163,9 @@ def build_starting_models(cfg: ModelConfig, *, seed: int) -> StartingModels:
         sources={"temporal_attention": unet_source, "appearance_encoder": appearance_source,
                  "controlnet": controlnet_source},
         unet_spatial_from_checkpoint=whole,
-        notes=[unet_note, appearance_note, controlnet_note],
+        fresh_spatial_unet=fresh,
+        notes=[unet_note, appearance_note, controlnet_note]
+        + ([f"UNet: random, block widths {cfg.unet_channels} (model.unet_channels)"] if fresh is not None else []),
     )
 
 

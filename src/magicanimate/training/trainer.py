@@ -579,6 +579,7 @@ class Trainer:
                          "temporal_attention": net.trains("unet")},
                 sources=self.start.sources, whole_unet=self._whole_unet_export(net),
                 link_mode=self.cfg.link_untouched, prediction_type=self.prediction_type,
+                spatial_unet=self.start.fresh_spatial_unet,
             )
         acc.wait_for_everyone()
         return target
