@@ -5,6 +5,8 @@ Runs on tiny sizes in seconds; the real training is `make mini-model`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import shutil
 import subprocess
 from pathlib import Path
@@ -64,6 +66,8 @@ def test_mini_configs_load_validate_and_chain():
     assert [c.data.num_frames for c in stages] == [1, 1, 1, 16]
     assert stages[1].model.trainable == stages[2].model.trainable  # 1b continues what stage 1 trains
     assert stages[1].model.controlnet_conditioning_channels == list(MINI.controlnet_embedding)
+    # stage 1 re-initialises the denoiser wider than random:mini's; the later stages keep its widths
+    assert [c.model.unet_channels for c in stages] == [[], [64, 64, 64, 64], [], []]
     assert stages[-1].model.trainable == ["unet.*motion_modules.*"]  # the paper's stage 2: motion modules only
     assert stages[-1].data.frame_threshold == stages[-1].data.image_threshold == 0  # stills carry no gradient
     assert all(c.mixed_precision == "no" and c.data.num_workers == 0 for c in stages)  # CPU settings
@@ -76,8 +80,10 @@ def test_mini_time_budgets_add_up_to_three_hours():
 
 
 def test_mini_size_fits_the_weight_budget():
+    # the shipped architecture: stage 0's random:mini with the denoiser widths stage 1 re-initialises
+    shipped_size = dataclasses.replace(MINI, unet_channels=tuple(mini_configs()[1].model.unet_channels))
     with torch.device("meta"):
-        models = random_models(MINI, vocab_size=514)
+        models = random_models(shipped_size, vocab_size=514)
     shipped = {
         "unet": sum(t.numel() for t in models["unet"].state_dict().values()),  # spatial + motion modules
         "appearance_encoder": sum(t.numel() for k, t in models["appearance_encoder"].state_dict().items()
@@ -87,7 +93,7 @@ def test_mini_size_fits_the_weight_budget():
     total = sum(shipped.values())
     assert 2 * total <= BUDGET_BYTES, f"{total / 1e6:.1f} M parameters: {2 * total / 1e6:.1f} MB in float16"
     assert total > 5_000_000  # not the tiny fixture by mistake
-    assert models["unet"].config.block_out_channels == MINI.unet_channels
+    assert models["unet"].config.block_out_channels == shipped_size.unet_channels
     assert len(MINI.vae_channels) == 4  # the VAE downsamples 8x, as the pipeline assumes
 
 

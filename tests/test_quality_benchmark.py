@@ -199,3 +199,14 @@ def test_real_motion_rows_can_frame_the_reference_like_the_motion(tmp_path):
     assert standing.shape == framed.shape == (32, 32, 3)
     with pytest.raises(ValueError, match="framing"):
         qb.real_motion_benchmark(Records(), [tmp_path / "close.npy"], frames=2, framing="closer")
+
+
+def test_the_random_row_has_the_benchmarked_weights_widths(tmp_path):
+    """The untrained baseline is built at the widths read back from the weights folder under test."""
+    import dataclasses
+
+    from magicanimate.weights.random import MINI, size_of_folder, write_random_weights
+
+    wider = dataclasses.replace(MINI, name="folder", unet_channels=(64, 64, 64, 64), latent_channels=8)
+    write_random_weights(tmp_path / "folder", wider)
+    assert size_of_folder(tmp_path / "folder") == wider

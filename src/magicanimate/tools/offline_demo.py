@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
               "whole chain works; for real animations get the released weights: "
               "magicanimate download --to pretrained_models (see README).")
     elif kind == "mini":
-        print("NOTE: the mini model is a 10.7 M-parameter MagicAnimate trained here on synthetic people; for "
+        print("NOTE: the mini model is a 13.5 M-parameter MagicAnimate trained here on synthetic people; for "
               "photographs get the released weights: magicanimate download --to pretrained_models (see README).")
     return 0
 

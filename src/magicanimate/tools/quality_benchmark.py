@@ -200,7 +200,7 @@ def default_rows(*, steps: int, stage1_weights: bool, stage2_weights: bool = Fal
         QualityRow(f"model, faithful (DDIM {steps} steps, overlap 4)", "mini"),
         QualityRow("copy the reference frame", "-"),
         QualityRow("VAE round trip of the true video (the ceiling)", "vae"),
-        QualityRow("untrained random weights (mini size)", "random"),
+        QualityRow("untrained random weights (same size)", "random"),
     ]
     if stage1_weights:
         rows.append(QualityRow("stage-1 weights (no motion modules)", "stage1"))
@@ -232,7 +232,7 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
     import torch
 
     from magicanimate.sampling.pipeline import MagicAnimate
-    from magicanimate.weights.random import SIZES, random_components
+    from magicanimate.weights.random import random_components, size_of_folder
 
     models: dict[tuple[str, str], Any] = {}
 
@@ -245,7 +245,7 @@ def quality_benchmark(*, weights: str | Path, stage1_weights: str | Path | None 
             models.clear()  # one model in memory at a time
             dtype = getattr(torch, row.dtype)
             if row.weights == "random":
-                models[key] = MagicAnimate(random_components(SIZES["mini"], device=device, dtype=dtype),
+                models[key] = MagicAnimate(random_components(size_of_folder(weights), device=device, dtype=dtype),
                                            device=device, dtype=dtype)
             else:
                 models[key] = MagicAnimate.from_pretrained(folder_for(row), device=device, dtype=dtype)

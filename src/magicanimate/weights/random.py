@@ -20,7 +20,8 @@ from safetensors.torch import save_file
 from magicanimate.models.appearance_encoder import TRUNCATED_KEYS
 from magicanimate.models.init import init_controlnet_zero_layers_randomly
 from magicanimate.models.unet3d import TemporalUNet, TemporalUNetConfig
-from magicanimate.weights.layout import WeightPaths
+from magicanimate.weights.build import read_config
+from magicanimate.weights.layout import WeightPaths, resolve_weights
 from magicanimate.models.vae import VAE_SCALE
 
 _DOWN = ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]
@@ -85,8 +86,23 @@ class ModelSize:
                 "bos_token_id": 0, "eos_token_id": 2, "pad_token_id": 1, "vocab_size": vocab_size}
 
 
+def size_of_folder(root: str | Path) -> ModelSize:
+    """The widths of the release-layout weights at ``root`` (a folder or "mini"): random weights of the same architecture."""
+    root = resolve_weights(root)
+    paths = WeightPaths.release_layout(root)
+    unet, controlnet, vae = read_config(paths.unet), read_config(paths.controlnet), read_config(paths.vae)
+    text = read_config(paths.text_encoder)
+    return ModelSize(
+        Path(root).name, tuple(unet["block_out_channels"]), unet["norm_num_groups"], unet["cross_attention_dim"],
+        tuple(controlnet["conditioning_embedding_out_channels"]), tuple(vae["block_out_channels"]),
+        vae["norm_num_groups"], text["hidden_size"], text["num_hidden_layers"], text["num_attention_heads"],
+        attention_head_dim=unet["attention_head_dim"], sample_size=unet["sample_size"],
+        latent_channels=vae["latent_channels"])
+
+
 TINY = ModelSize("tiny", (32, 32, 32, 32), 16, 32, (16, 16, 32, 32), (32, 32, 32, 32), 16, 32, 2, 4)
-# 64 x 64 pixels (8 x 8 latents) on a 2-core CPU: 10.7 M parameters, 20.4 MiB in float16.
+# 64 x 64 pixels (8 x 8 latents) on a 2-core CPU: 10.7 M parameters, 20.4 MiB in float16. Stage 0 of
+# the mini recipe starts here; its stage 1 re-initialises the UNet at (64, 64, 64, 64) (13.5 M in all).
 MINI = ModelSize("mini", (32, 64, 64, 64), 16, 32, (16, 16, 32, 32), (16, 32, 64, 64), 8, 32, 2, 4,
                  attention_head_dim=4, sample_size=8)
 SMALL = ModelSize("small", (224, 448, 448, 448), 32, 64, (16, 32, 96, 256), (32, 64, 64, 64), 32, 64, 2, 4)
