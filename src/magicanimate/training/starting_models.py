@@ -58,18 +58,22 @@ def _spatial_unet_weights(paths: WeightPaths) -> tuple[dict[str, Any], dict[str,
     return config, read_state_dict(file), file
 
 
+def widened_unet_config(unet_config: dict[str, Any], channels: list[int]) -> dict[str, Any]:
+    """``unet_config`` with ``channels`` as its block widths (one per block)."""
+    widths = unet_config["block_out_channels"]
+    if len(channels) != len(widths):
+        raise InputError(f"model.unet_channels has {len(channels)} widths; the starting UNet has "
+                         f"{len(widths)} blocks ({widths})")
+    return {**unet_config, "block_out_channels": list(channels)}
+
+
 def fresh_spatial_unet(unet_config: dict[str, Any], channels: list[int], *, seed: int) -> UNet2DConditionModel:
     """A random SD 1.5 UNet like ``unet_config`` with ``channels`` as its block widths.
 
     Seeded as ``weights.random`` seeds its UNet, so it equals ``write_random_weights``' UNet of those
     widths for the same seed; the global random state is left as it was.
     """
-    widths = unet_config["block_out_channels"]
-    if len(channels) != len(widths):
-        raise InputError(f"model.unet_channels has {len(channels)} widths; the starting UNet has "
-                         f"{len(widths)} blocks ({widths})")
-    config = {k: v for k, v in unet_config.items() if not k.startswith("_")}
-    config["block_out_channels"] = list(channels)
+    config = {k: v for k, v in widened_unet_config(unet_config, channels).items() if not k.startswith("_")}
     with torch.random.fork_rng(), quiet_diffusers():
         torch.manual_seed(seed)
         return UNet2DConditionModel(**config)
@@ -149,7 +153,7 @@ def build_starting_models(cfg: ModelConfig, *, seed: int) -> StartingModels:
     unet_config, spatial, spatial_file = _spatial_unet_weights(paths)
     fresh = fresh_spatial_unet(unet_config, cfg.unet_channels, seed=seed) if cfg.unet_channels else None
     if fresh is not None:
-        unet_config = {**unet_config, "block_out_channels": list(cfg.unet_channels)}
+        unet_config = widened_unet_config(unet_config, cfg.unet_channels)
         spatial = fresh.state_dict()
     unet, unet_source, whole, unet_note = build_unet(cfg, paths, unet_config, spatial, spatial_file)
     appearance, appearance_source, appearance_note = build_appearance(cfg, paths, unet_config, spatial)
